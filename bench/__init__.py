@@ -1,0 +1,1 @@
+"""Benchmarks of the orchestrator against its peers (see docs/benchmarks.md)."""

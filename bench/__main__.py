@@ -1,0 +1,30 @@
+"""``python -m bench`` (what ``make bench`` runs): every benchmark, with its default options.
+
+Each benchmark module exposes ``main(argv) -> int``; run one alone for its options,
+e.g. ``python -m bench.http --help``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+
+from bench import http
+
+BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (("http", http.main),)
+
+
+def main() -> int:
+    failed = []
+    for name, run in BENCHMARKS:
+        print(f"=== bench {name} ===", flush=True)
+        if run([]) != 0:
+            failed.append(name)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

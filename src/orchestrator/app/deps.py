@@ -1,0 +1,34 @@
+"""What routes receive: the per-app services, built in the lifespan, as Annotated aliases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends
+from redis.asyncio import Redis
+from starlette.requests import Request
+
+from orchestrator.config import Settings
+from orchestrator.health import RedisWatch
+from orchestrator.metrics import Metrics
+from orchestrator.supervisor import Supervisor
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything a request may need, created once per app in its lifespan."""
+
+    settings: Settings
+    redis: Redis
+    metrics: Metrics
+    supervisor: Supervisor
+    redis_watch: RedisWatch
+    started_monotonic: float
+
+
+def get_services(request: Request) -> Services:
+    return cast(Services, request.state.services)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

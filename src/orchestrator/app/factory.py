@@ -1,0 +1,110 @@
+"""create_app(settings): the one place where the HTTP application is wired together."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import FileResponse
+from starlette.staticfiles import StaticFiles
+
+from orchestrator import __version__
+from orchestrator.app.deps import Services
+from orchestrator.app.middleware import RequestContextMiddleware
+from orchestrator.app.problems import handle_http_exception, handle_validation_error
+from orchestrator.app.routes import health, metrics
+from orchestrator.config import Settings, load_settings
+from orchestrator.errors import ConfigurationError
+from orchestrator.health import RedisWatch
+from orchestrator.logging import configure_logging
+from orchestrator.metrics import Metrics
+from orchestrator.store.connection import create_client
+from orchestrator.supervisor import Supervisor
+
+_STATIC = Path(str(resources.files("orchestrator.app") / "static"))
+
+
+def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAPI:
+    """Build the ASGI application. ``settings.redis_url`` must name the store to use."""
+    if settings.redis_url is None:
+        raise ConfigurationError("REDIS_URL: required by create_app (the CLI embeds a server)")
+    collectors = metrics_ or Metrics()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        services = _build_services(settings, collectors)
+        try:
+            async with services.supervisor.running():
+                yield {"services": services}
+        finally:
+            await services.redis.aclose()
+
+    app = FastAPI(
+        title="Orchestrator",
+        version=__version__,
+        summary="Brand registry, task distribution, collection, aggregation and summaries.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.add_exception_handler(HTTPException, handle_http_exception)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    _mount_docs(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["authorization", "content-type", "if-match", "x-request-id"],
+            expose_headers=["etag", "location", "x-request-id"],
+            max_age=600,
+        )
+    app.add_middleware(
+        RequestContextMiddleware, metrics=collectors, max_body_bytes=settings.max_body_bytes
+    )
+    return app
+
+
+def _build_services(settings: Settings, collectors: Metrics) -> Services:
+    assert settings.redis_url is not None
+    client = create_client(settings, settings.redis_url)
+    watch = RedisWatch(client, collectors, settings.health_interval_sec, settings.redis_timeout_sec)
+    supervisor = Supervisor(collectors, grace_s=settings.shutdown_grace_sec)
+    supervisor.add("redis-watch", watch.step)
+    return Services(
+        settings=settings,
+        redis=client,
+        metrics=collectors,
+        supervisor=supervisor,
+        redis_watch=watch,
+        started_monotonic=time.monotonic(),
+    )
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI from packaged assets: /docs works offline and under a strict CSP."""
+    assets = Path(str(resources.files("fastapi_offline") / "static"))
+    app.mount("/docs/assets", StaticFiles(directory=assets), name="docs-assets")
+    app.mount("/docs/static", StaticFiles(directory=_STATIC), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> FileResponse:
+        return FileResponse(_STATIC / "docs.html", media_type="text/html")
+
+
+def app_from_environment() -> FastAPI:
+    """Entry point for ``uvicorn --factory`` in a reloading worker (``make dev``)."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.orchestrator_id)
+    return create_app(settings)

@@ -1,0 +1,155 @@
+"""Pure ASGI middleware around every request: request id, security headers, body limit,
+access log and HTTP metrics, and a last-resort 500 problem that never leaks a traceback."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from orchestrator.app.problems import PROBLEM_JSON, problem_body
+from orchestrator.metrics import Metrics
+
+log = structlog.get_logger("orchestrator.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+# helmet's defaults, as raw header pairs built once.
+_SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (name.encode(), value.encode())
+    for name, value in {
+        "content-security-policy": (
+            "default-src 'self';base-uri 'self';font-src 'self' data:;form-action 'self';"
+            "frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';"
+            "script-src-attr 'none';style-src 'self' 'unsafe-inline';connect-src 'self'"
+        ),
+        "cross-origin-opener-policy": "same-origin",
+        "cross-origin-resource-policy": "same-origin",
+        "origin-agent-cluster": "?1",
+        "referrer-policy": "no-referrer",
+        "x-content-type-options": "nosniff",
+        "x-dns-prefetch-control": "off",
+        "x-download-options": "noopen",
+        "x-frame-options": "SAMEORIGIN",
+        "x-permitted-cross-domain-policies": "none",
+        "x-xss-protection": "0",
+    }.items()
+]
+_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+
+
+class _BodyTooLargeError(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"the request body exceeds {limit} bytes")
+
+
+class RequestContextMiddleware:
+    """The outermost layer of the application's own middleware."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        extra = [(b"x-request-id", request_id.encode()), *_SECURITY_HEADERS]
+        if scope.get("scheme") == "https":
+            extra.append(_HSTS)
+        status = 500
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status, response_started = message["status"], True
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            if _declared_length(scope) > self.max_body_bytes:
+                await self._reject(send_with_headers, scope, 413)
+            else:
+                await self.app(scope, self._limited(receive), send_with_headers)
+        except Exception:
+            log.exception("http.unhandled", path=scope["path"])
+            if not response_started:
+                await self._reject(send_with_headers, scope, 500)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+            structlog.contextvars.unbind_contextvars("request_id")
+
+    def _limited(self, receive: Receive) -> Receive:
+        received = 0
+        limit = self.max_body_bytes
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLargeError(limit)
+            return message
+
+        return limited_receive
+
+    async def _reject(self, send: Send, scope: Scope, status: int) -> None:
+        detail = f"the request body exceeds {self.max_body_bytes} bytes" if status == 413 else None
+        body = problem_body(status, detail=detail, instance=scope["path"])
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", PROBLEM_JSON.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _record(self, scope: Scope, status: int, duration_s: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = scope["method"]
+        self.metrics.http_requests.labels(method, template, str(status)).inc()
+        self.metrics.http_duration.labels(method, template).observe(duration_s)
+        log.info(
+            "http.request",
+            method=method,
+            route=template,
+            path=scope["path"],
+            status=status,
+            duration_ms=round(duration_s * 1000, 3),
+        )
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0

@@ -1,0 +1,15 @@
+"""Base of the API's Pydantic models: camelCase on the wire, snake_case in Python."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, frozen=True
+    )
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()

@@ -1,0 +1,94 @@
+"""RFC 9457 problem details: every error the HTTP API returns is ``application/problem+json``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import msgspec
+import structlog
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+PROBLEM_JSON = "application/problem+json"
+VALIDATION_PROBLEM = "urn:problem:orchestrator:validation-error"
+MALFORMED_JSON_PROBLEM = "urn:problem:orchestrator:malformed-json"
+
+log = structlog.get_logger(__name__)
+
+
+def problem_body(
+    status: int,
+    *,
+    detail: str | None = None,
+    type_: str = "about:blank",
+    title: str | None = None,
+    instance: str | None = None,
+    **extensions: Any,
+) -> bytes:
+    document: dict[str, Any] = {
+        "type": type_,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        document["detail"] = detail
+    if instance:
+        document["instance"] = instance
+    document.update(extensions)
+    return msgspec.json.encode(document)
+
+
+def problem(status: int, *, headers: Mapping[str, str] | None = None, **fields: Any) -> Response:
+    return Response(
+        problem_body(status, **fields), status_code=status, headers=headers, media_type=PROBLEM_JSON
+    )
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if exc.detail != HTTPStatus(exc.status_code).phrase else None
+    return problem(exc.status_code, detail=detail, instance=request.url.path, headers=exc.headers)
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+async def handle_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    malformed = next((error for error in errors if error["type"] == "json_invalid"), None)
+    if malformed is not None:
+        reason = malformed.get("ctx", {}).get("error", "invalid JSON")
+        return problem(
+            400,
+            type_=MALFORMED_JSON_PROBLEM,
+            title="Malformed JSON",
+            detail=f"the request body is not valid JSON: {reason}",
+            instance=request.url.path,
+        )
+    fields = [
+        {
+            "field": _field_path(tuple(error["loc"][1:])) or str(error["loc"][0]),
+            "in": str(error["loc"][0]),
+            "message": error["msg"],
+            "type": error["type"],
+        }
+        for error in errors
+    ]
+    names = ", ".join(sorted({field["field"] for field in fields}))
+    return problem(
+        422,
+        type_=VALIDATION_PROBLEM,
+        title="Validation failed",
+        detail=f"invalid fields: {names}",
+        instance=request.url.path,
+        errors=fields,
+    )

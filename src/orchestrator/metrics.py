@@ -1,0 +1,89 @@
+"""Every Prometheus collector of the service, on one explicit registry per app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    gc_collector,
+    generate_latest,
+    platform_collector,
+    process_collector,
+)
+
+_LATENCY_BUCKETS_S = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+
+class Metrics:
+    """The collectors, created together so tests and replicas never share a global registry."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        process_collector.ProcessCollector(registry=self.registry)
+        platform_collector.PlatformCollector(registry=self.registry)
+        gc_collector.GCCollector(registry=self.registry)
+        r = self.registry
+        self.http_requests = Counter(
+            "orchestrator_http_requests_total",
+            "HTTP requests answered, by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=r,
+        )
+        self.http_duration = Histogram(
+            "orchestrator_http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template.",
+            ["method", "route"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.redis_duration = Histogram(
+            "orchestrator_redis_command_duration_seconds",
+            "Latency of Redis commands and pipelines issued by the service, by operation.",
+            ["operation"],
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "orchestrator_redis_errors_total",
+            "Redis commands that failed (connection loss, timeout), by operation.",
+            ["operation"],
+            registry=r,
+        )
+        self.redis_up = Gauge(
+            "orchestrator_redis_up", "1 when the last Redis ping answered, else 0.", registry=r
+        )
+        self.loop_up = Gauge(
+            "orchestrator_loop_up", "1 while a background loop is running.", ["loop"], registry=r
+        )
+        self.loop_errors = Counter(
+            "orchestrator_loop_errors_total",
+            "Exceptions caught (and survived) by a background loop.",
+            ["loop"],
+            registry=r,
+        )
+
+    @contextmanager
+    def redis_timer(self, operation: str) -> Iterator[None]:
+        """Time one Redis operation; count it as an error if it raises."""
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception:
+            self.redis_errors.labels(operation).inc()
+            raise
+        finally:
+            self.redis_duration.labels(operation).observe(time.perf_counter() - started)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
