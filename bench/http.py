@@ -40,6 +40,7 @@ from orchestrator.store.embedded import EmbeddedServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
+LOGS_DIR = RESULTS_DIR / "logs"
 FASTIFY_DIR = ROOT / "bench" / "peers" / "fastify"
 VENV_BIN = Path(sys.executable).parent
 HOST = "127.0.0.1"
@@ -278,7 +279,8 @@ def running_peer(run: Run, peer: Peer) -> Iterator[str]:
     argv = peer.argv(port)
     if shutil.which(argv[0]) is None:
         raise PeerError(f"{argv[0]} not found")
-    log_path = run.workdir / f"{peer.name}.log"
+    log_path = LOGS_DIR / f"{peer.name}.log"  # kept after the run, to see why a peer was slow
+    LOGS_DIR.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             run.pinned(SERVER_CPU, argv),
@@ -575,14 +577,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m bench.http",
         description="Requests/s and latency of each hot route on our service and its peers.",
     )
-    parser.add_argument("--duration", type=int, default=10, help="seconds measured per route")
-    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per route")
-    parser.add_argument("--connections", type=int, default=64, help="open connections")
     parser.add_argument(
-        "--routes", type=_names(route_names), default=route_names, help="comma-separated"
+        "--duration", type=int, default=10, help="seconds measured per route (default: 10)"
     )
     parser.add_argument(
-        "--peers", type=_names(peer_names), default=peer_names, help="comma-separated"
+        "--warmup", type=int, default=2, help="seconds of warm-up per route (default: 2)"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=64, help="open connections (default: 64)"
+    )
+    parser.add_argument(
+        "--routes",
+        type=_names(route_names),
+        default=route_names,
+        help=f"comma-separated subset of: {', '.join(route_names)} (default: all)",
+    )
+    parser.add_argument(
+        "--peers",
+        type=_names(peer_names),
+        default=peer_names,
+        help=f"comma-separated subset of: {', '.join(peer_names)} (default: all)",
     )
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     args = parser.parse_args(argv)
@@ -630,13 +644,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-http-") as workdir:
             run = Run(wrk, args.duration, args.warmup, args.connections, pin, Path(workdir))
             _execute(run, peers, routes)
+    except KeyboardInterrupt:
+        print("\ninterrupted: every peer and Valkey stopped; no figures written", file=sys.stderr)
+        return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
     _order(run.measurements)
     print()
     print(format_table(run.measurements))
     for skipped in run.skipped:
-        print(f"skipped {skipped['route']} on {skipped['peer']}: {skipped['reason']}")
+        what = skipped["route"] if skipped["route"] != "*" else "every route"
+        print(f"skipped {what} on {skipped['peer']}: {skipped['reason']}")
     path = write_results(run)
     print(f"\nfigures written to {path.relative_to(ROOT)}")
     return 0 if run.measurements else 1

@@ -85,7 +85,7 @@ class RequestContextMiddleware:
             if not response_started:
                 await self._reject(send_with_headers, scope, 500)
         finally:
-            self._record(scope, status, time.perf_counter() - started)
+            self._record(scope, request_id, status, time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("request_id")
 
     def _limited(self, receive: Receive) -> Receive:
@@ -119,7 +119,7 @@ class RequestContextMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
-    def _record(self, scope: Scope, status: int, duration_s: float) -> None:
+    def _record(self, scope: Scope, request_id: str, status: int, duration_s: float) -> None:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         method = scope["method"]
@@ -132,6 +132,7 @@ class RequestContextMiddleware:
             path=scope["path"],
             status=status,
             duration_ms=round(duration_s * 1000, 3),
+            request_id=request_id,
         )
 
 

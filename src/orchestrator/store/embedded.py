@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Self
 
+import redis
 import structlog
 
 from orchestrator.errors import EmbeddedServerError
@@ -177,7 +178,7 @@ class EmbeddedServer:
                     f"valkey-server exited with {process.returncode} on port {port}: "
                     f"{self._log_tail()}"
                 )
-            if _answers_ping(self.host, port):
+            if _server_pid(self.host, port) == process.pid:
                 return
             time.sleep(0.02)
         self.stop()
@@ -207,10 +208,12 @@ class EmbeddedServer:
         return " | ".join(lines[-_LOG_TAIL_LINES:])
 
 
-def _answers_ping(host: str, port: int) -> bool:
+def _server_pid(host: str, port: int) -> int | None:
+    """The pid of the server answering on ``host:port`` (another one may hold the port)."""
+    client = redis.Redis(host=host, port=port, socket_timeout=0.5, socket_connect_timeout=0.5)
     try:
-        with socket.create_connection((host, port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
+        return int(client.info("server")["process_id"])
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()

@@ -1,0 +1,138 @@
+"""The HTTP surface of a real service process: headers, problems, metrics, OpenAPI, CORS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from orchestrator.store.embedded import EmbeddedServer
+from tests.harness import ServiceProcess
+
+ALLOWED_ORIGIN = "https://dashboard.example"
+
+
+@pytest.fixture(scope="module")
+def service(
+    valkey: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServiceProcess]:
+    workdir: Path = tmp_path_factory.mktemp("http")
+    env = {"REDIS_URL": valkey.url, "MAX_BODY_BYTES": "2048", "CORS_ORIGINS": ALLOWED_ORIGIN}
+    process = ServiceProcess(workdir, env).start().wait_ready()
+    yield process
+    assert process.stop() == 0
+
+
+SECURITY_HEADERS = {
+    "content-security-policy",
+    "x-content-type-options",
+    "x-frame-options",
+    "referrer-policy",
+    "cross-origin-opener-policy",
+    "cross-origin-resource-policy",
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/health", 200), ("GET", "/nowhere", 404), ("DELETE", "/health", 405)],
+)
+def test_security_headers_and_request_id_on_every_response(
+    service: ServiceProcess, method: str, path: str, status: int
+) -> None:
+    response = httpx.request(method, f"{service.url}{path}")
+    assert response.status_code == status
+    assert set(response.headers) >= SECURITY_HEADERS
+    assert "frame-ancestors 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "strict-transport-security" not in response.headers  # plain HTTP
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_a_given_request_id_is_echoed(service: ServiceProcess) -> None:
+    response = httpx.get(f"{service.url}/nowhere", headers={"x-request-id": "trace-42"})
+    assert response.headers["x-request-id"] == "trace-42"
+
+
+def test_an_unsafe_request_id_is_replaced(service: ServiceProcess) -> None:
+    response = httpx.get(f"{service.url}/health", headers={"x-request-id": "bad id\tinjected"})
+    assert response.headers["x-request-id"] != "bad id\tinjected"
+    assert len(response.headers["x-request-id"]) == 32
+
+
+def test_404_and_405_are_problems(service: ServiceProcess) -> None:
+    missing = httpx.get(f"{service.url}/v9/nothing")
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json() == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "instance": "/v9/nothing",
+    }
+    wrong = httpx.put(f"{service.url}/health/ready")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "GET"
+    assert wrong.json()["title"] == "Method Not Allowed"
+
+
+def test_a_body_over_the_limit_is_413(service: ServiceProcess) -> None:
+    response = httpx.post(f"{service.url}/health", content=b"x" * 4096)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["status"] == 413
+
+
+def test_health_reports_the_original_fields(service: ServiceProcess) -> None:
+    body = httpx.get(f"{service.url}/health").json()
+    assert body["status"] == "ok"
+    assert body["orchestratorId"]
+    assert body["uptimeSec"] >= 0
+    assert body["redis"]["status"] == "up"
+    assert body["loops"]["redis-watch"]["alive"] is True
+
+
+def test_metrics_parse_as_prometheus_text(service: ServiceProcess) -> None:
+    httpx.get(f"{service.url}/health")
+    response = httpx.get(f"{service.url}/metrics")
+    assert response.status_code == 200
+    families = {family.name: family for family in text_string_to_metric_families(response.text)}
+    assert "process_cpu_seconds" in families
+    requests = families["orchestrator_http_requests"]
+    routes = {sample.labels["route"] for sample in requests.samples}
+    assert "/health" in routes
+    assert "unmatched" in routes or "/health/ready" in routes
+    assert "/nowhere" not in routes  # templates, not raw paths
+    latency = families["orchestrator_http_request_duration_seconds"]
+    assert any(sample.name.endswith("_bucket") for sample in latency.samples)
+    redis_latency = families["orchestrator_redis_command_duration_seconds"]
+    assert any(sample.labels.get("operation") == "ping" for sample in redis_latency.samples)
+
+
+def test_openapi_and_docs_are_served_offline(service: ServiceProcess) -> None:
+    spec = httpx.get(f"{service.url}/openapi.json").json()
+    assert {"/health", "/health/live", "/health/ready", "/metrics"} <= set(spec["paths"])
+    docs = httpx.get(f"{service.url}/docs")
+    assert docs.status_code == 200
+    assert "text/html" in docs.headers["content-type"]
+    assert "<script>" not in docs.text  # no inline script: the CSP stays strict
+    for asset in ("/docs/assets/swagger-ui-bundle.js", "/docs/static/docs.js"):
+        assert httpx.get(f"{service.url}{asset}").status_code == 200
+
+
+def test_cors_allows_only_the_configured_origins(service: ServiceProcess) -> None:
+    preflight = {"access-control-request-method": "GET"}
+    allowed = httpx.options(
+        f"{service.url}/health", headers={"origin": ALLOWED_ORIGIN, **preflight}
+    )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == ALLOWED_ORIGIN
+    denied = httpx.options(
+        f"{service.url}/health", headers={"origin": "https://evil.example", **preflight}
+    )
+    assert denied.status_code == 400
+    assert "access-control-allow-origin" not in denied.headers
+    simple = httpx.get(f"{service.url}/health", headers={"origin": ALLOWED_ORIGIN})
+    assert simple.headers["access-control-allow-origin"] == ALLOWED_ORIGIN

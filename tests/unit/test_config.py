@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.config import load_settings
+from orchestrator.errors import ConfigurationError
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # no developer .env file
+    for name in ("PORT", "HOST", "REDIS_URL", "LOG_LEVEL", "API_KEY", "CORS_ORIGINS", "DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_match_the_original_service() -> None:
+    settings = load_settings()
+    assert settings.port == 9000
+    assert settings.redis_url is None
+    assert settings.log_level == "info"
+    assert settings.orchestrator_id  # generated when absent
+    assert settings.cors_origins == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("PORT", "abc", "PORT: Input should be a valid integer"),
+        ("PORT", "70000", "PORT: Input should be less than or equal to 65535"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL: Input should be 'debug', 'info', 'warn' or 'error'"),
+        ("REDIS_URL", "http://localhost:6379", "REDIS_URL: Value error, scheme must be one of"),
+        ("CORS_ORIGINS", "https://ok.example, not-an-origin", "CORS_ORIGINS: Value error"),
+        ("SHUTDOWN_GRACE_SEC", "0", "SHUTDOWN_GRACE_SEC: Input should be greater than 0"),
+    ],
+)
+def test_an_invalid_variable_is_named_with_its_problem(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fragment: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_secrets_are_not_echoed_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "http://user:hunter2@example.com")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("WARNING", "warn"), ("Error", "error"), (" debug ", "debug")],
+)
+def test_log_level_is_forgiving_about_spelling(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("LOG_LEVEL", value)
+    assert load_settings().log_level == expected
+
+
+def test_cors_origins_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, http://localhost:3000,")
+    assert load_settings().cors_origins == ["https://a.example", "http://localhost:3000"]
+
+
+def test_empty_values_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "")
+    monkeypatch.setenv("API_KEY", "")
+    settings = load_settings()
+    assert settings.redis_url is None
+    assert settings.api_key is None
+
+
+def test_a_dotenv_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PORT=9100\nLOG_LEVEL=debug\n")
+    settings = load_settings()
+    assert (settings.port, settings.log_level) == (9100, "debug")

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import anyio
+from structlog.testing import capture_logs
+
+from orchestrator.metrics import Metrics
+from orchestrator.supervisor import Supervisor
+
+
+async def test_a_loop_survives_its_own_errors() -> None:
+    supervisor = Supervisor(Metrics(), grace_s=1.0)
+    calls = 0
+    recovered = anyio.Event()
+
+    async def flaky() -> float:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise ValueError(f"boom {calls}")
+        recovered.set()
+        return 0.0
+
+    supervisor.add("flaky", flaky, error_delay_s=0.0)
+    with capture_logs() as logs, anyio.fail_after(5):
+        async with supervisor.running():
+            await recovered.wait()
+            (status,) = supervisor.statuses
+            assert status.alive
+            assert status.errors == 2
+            assert status.last_error == "ValueError('boom 2')"
+    assert not status.alive
+    assert [entry["loop"] for entry in logs if entry["event"] == "loop.error"] == ["flaky", "flaky"]
+
+
+async def test_a_loop_that_overstays_the_grace_period_is_cancelled() -> None:
+    supervisor = Supervisor(Metrics(), grace_s=0.1)
+    entered = anyio.Event()
+
+    async def stubborn() -> float:
+        entered.set()
+        await anyio.sleep_forever()
+        return 0.0
+
+    supervisor.add("stubborn", stubborn)
+    with capture_logs() as logs, anyio.fail_after(5):
+        async with supervisor.running():
+            await entered.wait()
+    assert not supervisor.statuses[0].alive
+    assert any(entry["event"] == "loops.cancelling" for entry in logs)
+
+
+async def test_loop_state_is_exported_as_metrics() -> None:
+    metrics = Metrics()
+    supervisor = Supervisor(metrics, grace_s=1.0)
+    stepped = anyio.Event()
+
+    async def step() -> float:
+        stepped.set()
+        return 10.0
+
+    supervisor.add("ticker", step)
+    async with supervisor.running():
+        await stepped.wait()
+        assert metrics.registry.get_sample_value("orchestrator_loop_up", {"loop": "ticker"}) == 1
+    assert metrics.registry.get_sample_value("orchestrator_loop_up", {"loop": "ticker"}) == 0
