@@ -31,6 +31,7 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        env_ignore_empty=True,
         frozen=True,
         validate_default=True,
     )
@@ -58,11 +59,6 @@ class Settings(BaseSettings):
     redis_timeout_sec: float = Field(2.0, gt=0, le=60, description="per-command timeout")
     health_interval_sec: float = Field(1.0, gt=0, le=60, description="Redis watch period")
     embedded_port: int = Field(0, ge=0, le=65535, description="embedded server port; 0: free")
-
-    @field_validator("redis_url", "api_key", mode="before")
-    @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
-        return None if value == "" else value
 
     @field_validator("redis_url")
     @classmethod

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import load_settings
+from orchestrator.config import Settings, load_settings
 from orchestrator.errors import ConfigurationError
 
 
@@ -81,3 +81,19 @@ def test_a_dotenv_file_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("PORT=9100\nLOG_LEVEL=debug\n")
     settings = load_settings()
     assert (settings.port, settings.log_level) == (9100, "debug")
+
+
+def test_the_example_file_is_a_valid_configuration(tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    settings = load_settings()
+    assert settings.port == 9000
+    assert settings.redis_url is None
+    assert settings.orchestrator_id
+    assert settings.cors_origins == []
+
+
+def test_the_example_file_lists_every_setting() -> None:
+    example = (Path(__file__).parents[2] / ".env.example").read_text()
+    listed = {line.split("=")[0] for line in example.splitlines() if "=" in line}
+    assert listed == {name.upper() for name in Settings.model_fields}
