@@ -46,7 +46,9 @@ def serve(settings: Settings, *, reload: bool = False) -> int:
         options = _uvicorn_options(resolved)
         if reload:
             assert resolved.redis_url is not None
-            os.environ["REDIS_URL"] = resolved.redis_url  # the reloaded workers read it
+            # the reloaded workers build their settings from the environment
+            os.environ["REDIS_URL"] = resolved.redis_url
+            os.environ["ORCHESTRATOR_ID"] = resolved.orchestrator_id
             uvicorn.run(_APP_FACTORY, factory=True, reload=True, reload_dirs=[_SOURCE], **options)
             return 0
         server = uvicorn.Server(uvicorn.Config(create_app(resolved), **options))

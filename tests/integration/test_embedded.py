@@ -59,13 +59,16 @@ def test_no_orphan_when_the_parent_is_killed(tmp_path: Path) -> None:
         """
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
-    assert parent.stdout is not None
-    line = parent.stdout.readline()
-    while not line.startswith(b"PID "):
+    try:
+        assert parent.stdout is not None
         line = parent.stdout.readline()
-    child_pid = int(line.split()[1])
-    assert psutil.pid_exists(child_pid)
-    parent.send_signal(signal.SIGKILL)
-    parent.wait()
-    parent.stdout.close()
+        while not line.startswith(b"PID "):
+            line = parent.stdout.readline()
+        child_pid = int(line.split()[1])
+        assert psutil.pid_exists(child_pid)
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        if parent.stdout is not None:
+            parent.stdout.close()
     wait_until(lambda: process_gone(child_pid), timeout_s=10, what="the orphaned server to exit")
