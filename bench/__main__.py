@@ -14,7 +14,11 @@ from bench import http
 BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (("http", http.main),)
 
 
-def main() -> int:
+def main(argv: Sequence[str]) -> int:
+    if argv:
+        print("usage: python -m bench   (every benchmark, default options)", file=sys.stderr)
+        print("options are per benchmark, e.g. python -m bench.http --help", file=sys.stderr)
+        return 2
     failed = []
     for name, run in BENCHMARKS:
         print(f"=== bench {name} ===", flush=True)
@@ -27,4 +31,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

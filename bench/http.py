@@ -491,6 +491,7 @@ def _machine() -> dict[str, Any]:
         "node": _command_output(["node", "--version"]),
         "wrk": _command_output(["wrk", "--version"]),
         "git_commit": _command_output(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "git_dirty": _command_output(["git", "-C", str(ROOT), "status", "--porcelain"]) is not None,
         "versions": {
             "fastify": fastify,
             **{
