@@ -116,6 +116,8 @@ def _npm_ci() -> None:
         raise PeerError(f"npm ci failed ({done.returncode}): {_tail(done.stderr)}")
 
 
+APP_FACTORY = "orchestrator.app.factory:app_from_environment"
+
 PEERS: tuple[Peer, ...] = (
     Peer(
         "fastify",
@@ -127,7 +129,16 @@ PEERS: tuple[Peer, ...] = (
         "ours",
         lambda port: [str(VENV_BIN / "orchestrator"), "serve"],
         ready_path="/health/ready",
-        description="the service: FastAPI on uvicorn (uvloop, httptools) + redis.asyncio",
+        description="the service: FastAPI app, lean hot routes, embedded granian + redis.asyncio",
+    ),
+    Peer(
+        "ours-uvicorn",
+        lambda port: [
+            *(sys.executable, "-m", "uvicorn", "--factory", APP_FACTORY),
+            *("--host", HOST, "--port", str(port), *UVICORN_FLAGS),
+        ],
+        ready_path="/health/ready",
+        description="the same app on uvicorn (uvloop, httptools): the server we did not pick",
     ),
     Peer(
         "starlette",

@@ -18,6 +18,10 @@ class ConfigurationError(OrchestratorError):
     """Settings are invalid; the message names each variable and its problem."""
 
 
+class HttpServerError(OrchestratorError):
+    """The HTTP server could not start listening."""
+
+
 class StoreError(OrchestratorError):
     """Something went wrong with the Redis-compatible store."""
 

@@ -47,6 +47,11 @@ class Metrics:
             buckets=_LATENCY_BUCKETS_S,
             registry=r,
         )
+        self.http_in_flight = Gauge(
+            "orchestrator_http_requests_in_flight",
+            "HTTP requests being answered right now (this one included).",
+            registry=r,
+        )
         self.redis_duration = Histogram(
             "orchestrator_redis_command_duration_seconds",
             "Latency of Redis commands and pipelines issued by the service, by operation.",

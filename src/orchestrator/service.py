@@ -1,11 +1,15 @@
-"""Running the service: the embedded store when needed, then uvicorn, then a clean stop.
+"""Running the service: the embedded store when needed, then the HTTP server, then a clean stop.
 
-SIGTERM and SIGINT stop accepting connections, drain in-flight requests and the background
-loops within ``SHUTDOWN_GRACE_SEC``, close Redis, stop the embedded server and exit 0.
+The HTTP server is granian (a Rust HTTP/1.1 + HTTP/2 server) embedded in this process's event
+loop: measured against uvicorn on the same app it answers ~30 % more requests per second with
+a p99 latency ~7x lower (docs/benchmarks.md). SIGTERM and SIGINT stop accepting connections,
+let in-flight requests and the background loops finish within ``SHUTDOWN_GRACE_SEC``, close
+Redis, stop the embedded server and exit 0.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Iterator
@@ -14,16 +18,26 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-import uvicorn
+import uvloop
+from granian import Granian
+from granian.constants import Interfaces, Loops
+from granian.log import LogLevels
+from granian.server.embed import Server as EmbeddedHttpServer
+from starlette.types import ASGIApp
 
 from orchestrator.app.factory import create_app
 from orchestrator.config import Settings
+from orchestrator.errors import HttpServerError
 from orchestrator.store.embedded import EmbeddedServer
 
 log = structlog.get_logger(__name__)
 
 _APP_FACTORY = "orchestrator.app.factory:app_from_environment"
-_SOURCE = str(Path(__file__).parent)
+_SOURCE = Path(__file__).parent
+# granian's own records go to the root logger, which structlog renders like every other line.
+_GRANIAN_LOGGING: dict[str, Any] = {
+    "loggers": {"_granian": {"handlers": [], "level": "INFO", "propagate": True}}
+}
 
 
 @contextmanager
@@ -42,42 +56,65 @@ def store_for(settings: Settings) -> Iterator[Settings]:
 
 def serve(settings: Settings, *, reload: bool = False) -> int:
     """Serve HTTP and run the loops until a signal; return the process exit code."""
-    with store_for(settings) as resolved, _signals_end_quietly():
-        options = _uvicorn_options(resolved)
+    with store_for(settings) as resolved:
         if reload:
-            assert resolved.redis_url is not None
-            # the reloaded workers build their settings from the environment
-            os.environ["REDIS_URL"] = resolved.redis_url
-            os.environ["ORCHESTRATOR_ID"] = resolved.orchestrator_id
-            uvicorn.run(_APP_FACTORY, factory=True, reload=True, reload_dirs=[_SOURCE], **options)
+            _serve_reloading(resolved)
             return 0
-        server = uvicorn.Server(uvicorn.Config(create_app(resolved), **options))
-        server.run()
+        uvloop.run(_serve(create_app(resolved), resolved))
         log.info("service.stopped")
-        return 0 if server.started else 1
+        return 0
 
 
-def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    return {
-        "host": settings.host,
-        "port": settings.port,
-        "loop": "uvloop",
-        "http": "httptools",
-        "log_config": None,
-        "access_log": False,
-        "server_header": False,
-        "timeout_graceful_shutdown": max(1, round(settings.shutdown_grace_sec)),
-        "lifespan": "on",
-    }
+async def _serve(app: ASGIApp, settings: Settings) -> None:
+    server = EmbeddedHttpServer(
+        app,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        backlog=2048,
+        log_level=LogLevels.warning,
+        log_dictconfig=_GRANIAN_LOGGING,
+    )
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
 
+    def stop(signum: int) -> None:
+        if not stopping.is_set():
+            log.info("service.stopping", signal=signal.Signals(signum).name)
+            stopping.set()
+            server.stop()  # type: ignore[no-untyped-call]  # granian's embed API is untyped
 
-@contextmanager
-def _signals_end_quietly() -> Iterator[None]:
-    """uvicorn re-raises the signal that stopped it once it is done; make that a no-op, so a
-    requested stop ends with exit code 0 after our own cleanup instead of killing us."""
-    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+    serving = asyncio.ensure_future(server.serve())
+    await asyncio.wait(
+        [serving, asyncio.ensure_future(stopping.wait())], return_when="FIRST_COMPLETED"
+    )
+    deadline_s = 2 * settings.shutdown_grace_sec + 1
     try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        # HTTP drains, then the lifespan stops the loops (each within the grace period).
+        await asyncio.wait_for(asyncio.shield(serving), timeout=deadline_s)
+    except TimeoutError:
+        log.warning("service.deadline", timeout_s=deadline_s)
+        serving.cancel()
+    except (OSError, RuntimeError) as exc:  # granian reports a failed bind as RuntimeError
+        raise HttpServerError(f"cannot serve on {settings.host}:{settings.port}: {exc}") from None
+
+
+def _serve_reloading(settings: Settings) -> None:
+    """Development: a worker process that restarts when a source file changes. The embedded
+    store lives in this parent, so data survives the restarts."""
+    assert settings.redis_url is not None
+    os.environ["REDIS_URL"] = settings.redis_url  # the workers build settings from the environment
+    os.environ["ORCHESTRATOR_ID"] = settings.orchestrator_id
+    Granian(
+        _APP_FACTORY,
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.ASGI,
+        loop=Loops.uvloop,
+        reload=True,
+        reload_paths=[_SOURCE],
+        log_dictconfig=_GRANIAN_LOGGING,
+    ).serve()

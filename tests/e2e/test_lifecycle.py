@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.store.embedded import EmbeddedServer
 from tests.harness import ServiceProcess, process_gone, wait_until
@@ -107,3 +110,30 @@ def test_readiness_follows_redis_down_and_back_without_a_crash(
     assert "redis.down" in service.log
     assert "redis.up" in service.log
     assert "Traceback" not in service.log
+
+
+def _in_flight(service: ServiceProcess) -> float:
+    families = text_string_to_metric_families(service.get("/metrics").text)
+    (family,) = [f for f in families if f.name == "orchestrator_http_requests_in_flight"]
+    return family.samples[0].value
+
+
+def test_in_flight_requests_finish_before_exit(
+    tmp_path: Path, service_factory: Callable[..., ServiceProcess]
+) -> None:
+    store = EmbeddedServer(tmp_path / "store")
+    store.start()
+    assert store.pid is not None
+    service = service_factory({"REDIS_URL": store.url, "REDIS_TIMEOUT_SEC": "2"}).wait_ready()
+    os.kill(store.pid, signal.SIGSTOP)  # readiness now waits 2 s for a PING answer
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            slow = pool.submit(httpx.get, f"{service.url}/health/ready", timeout=10)
+            wait_until(lambda: _in_flight(service) >= 2, what="the slow request to be in flight")
+            assert service.stop(signal.SIGTERM) == 0
+            answer = slow.result()
+    finally:
+        os.kill(store.pid, signal.SIGCONT)
+        store.stop()
+    assert answer.status_code == 503
+    assert "no answer within 2.0s" in answer.json()["detail"]

@@ -108,3 +108,23 @@ async def test_every_request_is_logged_once_with_its_route_template(
     assert entry["method"] == "POST"
     assert entry["request_id"] == "r-1"
     assert entry["duration_ms"] >= 0
+
+
+def _refs(node: object) -> list[str]:
+    if isinstance(node, dict):
+        own = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return own + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
+
+
+def test_every_reference_in_the_openapi_document_resolves(valkey: EmbeddedServer) -> None:
+    document = create_app(Settings(redis_url=valkey.url)).openapi()
+    components = document["components"]["schemas"]
+    refs = _refs(document)
+    assert refs
+    for ref in refs:
+        assert ref.startswith("#/components/schemas/")
+        assert ref.removeprefix("#/components/schemas/") in components, ref
+    assert document["paths"]["/health"]["get"]["responses"]["200"]

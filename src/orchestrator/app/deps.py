@@ -27,8 +27,14 @@ class Services:
     started_monotonic: float
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The services, for lean routes that take the request directly."""
     return cast(Services, request.state.services)
+
+
+async def get_services(request: Request) -> Services:
+    """Async on purpose: a sync dependency would run in the thread pool on every request."""
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

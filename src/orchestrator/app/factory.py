@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 
 from orchestrator import __version__
 from orchestrator.app.deps import Services
+from orchestrator.app.lean import add_lean_routes
 from orchestrator.app.middleware import RequestContextMiddleware
 from orchestrator.app.problems import handle_http_exception, handle_validation_error
 from orchestrator.app.routes import health, metrics
@@ -58,8 +59,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     )
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
-    app.include_router(health.router)
-    app.include_router(metrics.router)
+    add_lean_routes(app, [*health.ROUTES, *metrics.ROUTES])
     _mount_docs(app)
     if settings.cors_origins:
         app.add_middleware(

@@ -39,6 +39,8 @@ async def ping(client: Redis, metrics: Metrics, timeout_s: float) -> float:
     try:
         with anyio.fail_after(timeout_s), metrics.redis_timer("ping"):
             await client.ping()
-    except (RedisError, OSError, TimeoutError) as exc:
+    except TimeoutError as exc:
+        raise StoreUnavailableError(f"no answer within {timeout_s}s") from exc
+    except (RedisError, OSError) as exc:
         raise StoreUnavailableError(str(exc) or type(exc).__name__) from exc
     return time.perf_counter() - started

@@ -1,29 +1,37 @@
-"""GET /health (the original's report), /health/live and /health/ready."""
+"""GET /health (the original's report), /health/live and /health/ready: lean routes."""
 
 from __future__ import annotations
 
 import time
+from typing import Literal
 
-from fastapi import APIRouter
+import msgspec
+from starlette.requests import Request
 from starlette.responses import Response
 
 from orchestrator import __version__
-from orchestrator.app.deps import ServicesDep
-from orchestrator.app.models import ApiModel
+from orchestrator.app.deps import services_of
+from orchestrator.app.lean import LeanRoute
+from orchestrator.app.models import Problem
 from orchestrator.app.problems import problem
 from orchestrator.health import readiness
 
-router = APIRouter(tags=["health"])
+JSON = "application/json"
+_encode = msgspec.json.Encoder().encode
 
 
-class RedisHealth(ApiModel):
-    status: str  # "up" | "down"
+class RedisHealth(msgspec.Struct, rename="camel"):
+    """What the Redis watch loop last saw."""
+
+    status: Literal["up", "down"]
     latency_ms: float | None
     last_error: str | None
     since: float | None
 
 
-class LoopHealth(ApiModel):
+class LoopHealth(msgspec.Struct, rename="camel"):
+    """One background loop."""
+
     alive: bool
     iterations: int
     errors: int
@@ -31,8 +39,10 @@ class LoopHealth(ApiModel):
     last_step_at: float | None
 
 
-class HealthReport(ApiModel):
-    status: str  # "ok" | "degraded"
+class HealthReport(msgspec.Struct, rename="camel"):
+    """The service's state: `ok` when Redis is up and every loop runs, else `degraded`."""
+
+    status: Literal["ok", "degraded"]
     orchestrator_id: str
     version: str
     uptime_sec: float
@@ -40,13 +50,15 @@ class HealthReport(ApiModel):
     loops: dict[str, LoopHealth]
 
 
-class Ready(ApiModel):
+class Status(msgspec.Struct):
+    """A one-word verdict."""
+
     status: str
 
 
-@router.get("/health", response_model=None, responses={200: {"model": HealthReport}})
-async def health(services: ServicesDep) -> Response:
+async def health(request: Request) -> Response:
     """The service's state from memory: no Redis round trip per request."""
+    services = services_of(request)
     redis = services.redis_watch.state
     loops = {
         status.name: LoopHealth(
@@ -72,22 +84,17 @@ async def health(services: ServicesDep) -> Response:
         ),
         loops=loops,
     )
-    return Response(report.to_json(), media_type="application/json")
+    return Response(_encode(report), media_type=JSON)
 
 
-@router.get("/health/live", response_model=Ready)
-async def live() -> Response:
-    """The process answers HTTP."""
-    return Response(b'{"status":"live"}', media_type="application/json")
+async def live(_: Request) -> Response:
+    """200 while the process answers HTTP."""
+    return Response(b'{"status":"live"}', media_type=JSON)
 
 
-@router.get(
-    "/health/ready",
-    response_model=Ready,
-    responses={503: {"description": "Redis does not answer or a loop is dead"}},
-)
-async def ready(services: ServicesDep) -> Response:
-    """200 when Redis answers a PING and every background loop runs; 503 with the reasons."""
+async def ready(request: Request) -> Response:
+    """200 when Redis answers a PING and every background loop runs; else 503 with reasons."""
+    services = services_of(request)
     reasons = await readiness(
         services.redis,
         services.metrics,
@@ -99,4 +106,11 @@ async def ready(services: ServicesDep) -> Response:
             503, title="Not ready", detail="; ".join(reasons), instance="/health/ready",
             reasons=reasons,
         )  # fmt: skip
-    return Response(b'{"status":"ready"}', media_type="application/json")
+    return Response(b'{"status":"ready"}', media_type=JSON)
+
+
+ROUTES = [
+    LeanRoute("/health", health, "Service health", "health", responses={200: HealthReport}),
+    LeanRoute("/health/live", live, "Liveness", "health", responses={200: Status}),
+    LeanRoute("/health/ready", ready, "Readiness", "health", responses={200: Status, 503: Problem}),
+]

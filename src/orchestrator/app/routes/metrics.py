@@ -1,19 +1,27 @@
-"""GET /metrics in the Prometheus text format."""
+"""GET /metrics in the Prometheus text format: a lean route."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import Response
 
-from orchestrator.app.deps import ServicesDep
+from orchestrator.app.deps import services_of
+from orchestrator.app.lean import LeanRoute
 
-router = APIRouter(tags=["metrics"])
+
+async def metrics(request: Request) -> Response:
+    """Every collector of this replica's registry."""
+    collectors = services_of(request).metrics
+    return Response(collectors.render(), media_type=collectors.content_type)
 
 
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
-)
-async def metrics(services: ServicesDep) -> Response:
-    return Response(services.metrics.render(), media_type=services.metrics.content_type)
+ROUTES = [
+    LeanRoute(
+        "/metrics",
+        metrics,
+        "Prometheus metrics",
+        "metrics",
+        responses={200: "Prometheus text format"},
+        media_type="text/plain",
+    )
+]

@@ -1,0 +1,109 @@
+"""Lean routes: plain Starlette routes for the hot paths, still described in the OpenAPI document.
+
+A FastAPI route costs ~120 µs of framework work per request on these machines, a plain
+Starlette route inside the same app ~35 µs (bench/http.py and docs/benchmarks.md). Hot routes
+take the request, read their services from the lifespan state, and return pre-serialised bytes;
+their OpenAPI operations are declared next to them and merged into ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+Schema = type[BaseModel] | type[msgspec.Struct]
+_REF = "#/components/schemas/{model}"
+
+
+@dataclass(frozen=True)
+class LeanRoute:
+    """One hot endpoint and its OpenAPI operation (``responses`` maps status to model or text)."""
+
+    path: str
+    endpoint: Endpoint
+    summary: str
+    tag: str
+    method: str = "GET"
+    responses: dict[int, Schema | str] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+    def operation(self) -> dict[str, Any]:
+        responses: dict[str, Any] = {}
+        for status, answer in self.responses.items():
+            if isinstance(answer, str):
+                responses[str(status)] = {"description": answer}
+                continue
+            content_type = "application/problem+json" if status >= 400 else self.media_type
+            responses[str(status)] = {
+                "description": answer.__doc__ or answer.__name__,
+                "content": {content_type: {"schema": {"$ref": _REF.format(model=answer.__name__)}}},
+            }
+        return {
+            "summary": self.summary,
+            "description": self.endpoint.__doc__ or "",
+            "operationId": self.endpoint.__name__,
+            "tags": [self.tag],
+            "responses": responses,
+        }
+
+    def models(self) -> list[Schema]:
+        return [answer for answer in self.responses.values() if not isinstance(answer, str)]
+
+
+class _TemplatedRoute(Route):
+    """A Route that leaves itself in the scope, as FastAPI's own routes do, so that metrics
+    and access logs label requests by route template."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
+
+
+def add_lean_routes(app: FastAPI, routes: Sequence[LeanRoute]) -> None:
+    """Mount the routes and make ``app.openapi()`` describe them (call once per app)."""
+    for lean in routes:
+        app.router.routes.append(_TemplatedRoute(lean.path, lean.endpoint, methods=[lean.method]))
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _merged_schema(app, routes)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _merged_schema(app: FastAPI, routes: Sequence[LeanRoute]) -> dict[str, Any]:
+    schema = get_openapi(
+        title=app.title, version=app.version, summary=app.summary, routes=app.routes
+    )
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    for lean in routes:
+        operations = schema.setdefault("paths", {}).setdefault(lean.path, {})
+        operations[lean.method.lower()] = lean.operation()
+        for model in lean.models():
+            schemas.update(_components(model))
+    return schema
+
+
+def _components(model: Schema) -> dict[str, Any]:
+    """The model's JSON schema and those of the models it nests, as OpenAPI components."""
+    if issubclass(model, msgspec.Struct):
+        refs = _REF.replace("{model}", "{name}")
+        _, components = msgspec.json.schema_components([model], ref_template=refs)
+        return components
+    document = model.model_json_schema(by_alias=True, ref_template=_REF)
+    nested: dict[str, Any] = document.pop("$defs", {})
+    return {**nested, model.__name__: document}
