@@ -1,10 +1,10 @@
 """Running the service: the embedded store when needed, then the HTTP server, then a clean stop.
 
 The HTTP server is granian (a Rust HTTP/1.1 + HTTP/2 server) embedded in this process's event
-loop: measured against uvicorn on the same app it answers ~30 % more requests per second with
-a p99 latency ~7x lower (docs/benchmarks.md). SIGTERM and SIGINT stop accepting connections,
-let in-flight requests and the background loops finish within ``SHUTDOWN_GRACE_SEC``, close
-Redis, stop the embedded server and exit 0.
+loop: measured against uvicorn on the same app it answered as many or more requests per second
+with a p99 latency two to eight times lower (docs/benchmarks.md). SIGTERM and SIGINT stop
+accepting connections, let in-flight requests and the background loops finish within
+``SHUTDOWN_GRACE_SEC``, close Redis, stop the embedded server and exit 0.
 """
 
 from __future__ import annotations

@@ -133,6 +133,8 @@ def test_cors_allows_only_the_configured_origins(service: ServiceProcess) -> Non
         f"{service.url}/health", headers={"origin": "https://evil.example", **preflight}
     )
     assert denied.status_code == 400
+    assert denied.headers["content-type"] == "application/problem+json"
+    assert "Disallowed CORS origin" in denied.json()["detail"]
     assert "access-control-allow-origin" not in denied.headers
     simple = httpx.get(f"{service.url}/health", headers={"origin": ALLOWED_ORIGIN})
     assert simple.headers["access-control-allow-origin"] == ALLOWED_ORIGIN

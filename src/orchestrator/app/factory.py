@@ -12,14 +12,13 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
 from orchestrator import __version__
 from orchestrator.app.deps import Services
 from orchestrator.app.lean import add_lean_routes
-from orchestrator.app.middleware import RequestContextMiddleware
+from orchestrator.app.middleware import ProblemCORSMiddleware, RequestContextMiddleware
 from orchestrator.app.problems import handle_http_exception, handle_validation_error
 from orchestrator.app.routes import health, metrics
 from orchestrator.config import Settings, load_settings
@@ -63,7 +62,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     _mount_docs(app)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            ProblemCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["authorization", "content-type", "if-match", "x-request-id"],

@@ -10,7 +10,10 @@ import time
 
 import structlog
 from prometheus_client import Counter, Histogram
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.app.problems import PROBLEM_JSON, problem_body
@@ -159,6 +162,23 @@ class _RequestIds:
 
     def next(self) -> str:
         return f"{self._prefix}{next(self._counter):016x}"
+
+
+class ProblemCORSMiddleware(CORSMiddleware):
+    """Starlette's CORS middleware, answering a refused preflight with problem+json."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code < 400:
+            return response
+        detail = bytes(response.body).decode(errors="replace")
+        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        return Response(
+            problem_body(response.status_code, detail=detail),
+            status_code=response.status_code,
+            headers=headers,
+            media_type=PROBLEM_JSON,
+        )
 
 
 def _request_id(scope: Scope, ids: _RequestIds) -> str:
