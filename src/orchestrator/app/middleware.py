@@ -172,7 +172,9 @@ class ProblemCORSMiddleware(CORSMiddleware):
         if response.status_code < 400:
             return response
         detail = bytes(response.body).decode(errors="replace")
-        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        headers = {
+            k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")
+        }
         return Response(
             problem_body(response.status_code, detail=detail),
             status_code=response.status_code,
