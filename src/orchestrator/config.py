@@ -17,7 +17,7 @@ from orchestrator.errors import ConfigurationError
 LogLevel = Literal["debug", "info", "warn", "error"]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
-_SECRET_VARIABLES = frozenset({"API_KEY", "REDIS_URL"})
+_SECRET_VARIABLES = frozenset({"API_KEY", "READ_API_KEY", "REDIS_URL"})
 
 
 def _default_orchestrator_id() -> str:
@@ -52,7 +52,10 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="comma-separated allowed origins; empty: no CORS"
     )
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(None, description="Bearer key for mutating requests")
+    read_api_key: SecretStr | None = Field(None, description="Bearer key for /v1 reads")
+    key_prefix: str = Field("orch", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    registry_sync_sec: float = Field(5.0, gt=0, le=3600, description="brands:list sync period")
 
     max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024, description="request body limit")
     shutdown_grace_sec: float = Field(10.0, gt=0, le=300)

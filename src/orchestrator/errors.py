@@ -22,6 +22,35 @@ class HttpServerError(OrchestratorError):
     """The HTTP server could not start listening."""
 
 
+class RegistryError(OrchestratorError):
+    """A brand operation that cannot be done as asked."""
+
+    def __init__(self, slug: str, message: str) -> None:
+        super().__init__(message)
+        self.slug = slug
+
+
+class BrandNotFoundError(RegistryError):
+    def __init__(self, slug: str) -> None:
+        super().__init__(slug, f"no brand {slug!r}")
+
+
+class BrandExistsError(RegistryError):
+    def __init__(self, slug: str) -> None:
+        super().__init__(slug, f"a brand {slug!r} exists already")
+
+
+class VersionConflictError(RegistryError):
+    def __init__(self, slug: str, current: int) -> None:
+        super().__init__(slug, f"brand {slug!r} is at version {current}: fetch it again")
+        self.current = current
+
+
+class BrandPausedError(RegistryError):
+    def __init__(self, slug: str) -> None:
+        super().__init__(slug, f"brand {slug!r} is paused")
+
+
 class StoreError(OrchestratorError):
     """Something went wrong with the Redis-compatible store."""
 

@@ -68,6 +68,9 @@ class Metrics:
         self.redis_up = Gauge(
             "orchestrator_redis_up", "1 when the last Redis ping answered, else 0.", registry=r
         )
+        self.brands = Gauge(
+            "orchestrator_brands", "Registered brands, by status.", ["status"], registry=r
+        )
         self.loop_up = Gauge(
             "orchestrator_loop_up", "1 while a background loop is running.", ["loop"], registry=r
         )

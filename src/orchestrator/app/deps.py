@@ -12,6 +12,7 @@ from starlette.requests import Request
 from orchestrator.config import Settings
 from orchestrator.health import RedisWatch
 from orchestrator.metrics import Metrics
+from orchestrator.registry import Registry
 from orchestrator.supervisor import Supervisor
 
 
@@ -24,6 +25,7 @@ class Services:
     metrics: Metrics
     supervisor: Supervisor
     redis_watch: RedisWatch
+    registry: Registry
     started_monotonic: float
 
 
@@ -38,3 +40,10 @@ async def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_registry(request: Request) -> Registry:
+    return services_of(request).registry
+
+
+RegistryDep = Annotated[Registry, Depends(get_registry)]

@@ -19,13 +19,19 @@ from orchestrator import __version__
 from orchestrator.app.deps import Services
 from orchestrator.app.lean import add_lean_routes
 from orchestrator.app.middleware import ProblemCORSMiddleware, RequestContextMiddleware
-from orchestrator.app.problems import handle_http_exception, handle_validation_error
-from orchestrator.app.routes import health, metrics
+from orchestrator.app.problems import (
+    handle_http_exception,
+    handle_registry_error,
+    handle_validation_error,
+)
+from orchestrator.app.routes import brands, health, metrics
 from orchestrator.config import Settings, load_settings
-from orchestrator.errors import ConfigurationError
+from orchestrator.errors import ConfigurationError, RegistryError
 from orchestrator.health import RedisWatch
+from orchestrator.keys import Keys
 from orchestrator.logging import configure_logging
 from orchestrator.metrics import Metrics
+from orchestrator.registry import LegacySync, Registry
 from orchestrator.store.connection import create_client
 from orchestrator.supervisor import Supervisor
 
@@ -58,6 +64,8 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     )
     app.add_exception_handler(HTTPException, handle_http_exception)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(RegistryError, handle_registry_error)
+    app.include_router(brands.router)
     add_lean_routes(app, [*health.ROUTES, *metrics.ROUTES])
     _mount_docs(app)
     if settings.cors_origins:
@@ -79,14 +87,18 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     assert settings.redis_url is not None
     client = create_client(settings, settings.redis_url)
     watch = RedisWatch(client, collectors, settings.health_interval_sec, settings.redis_timeout_sec)
+    registry = Registry(client, Keys(settings.key_prefix), collectors)
+    legacy = LegacySync(registry, settings.registry_sync_sec, owner=settings.orchestrator_id)
     supervisor = Supervisor(collectors, grace_s=settings.shutdown_grace_sec)
     supervisor.add("redis-watch", watch.step)
+    supervisor.add("registry-sync", legacy.step, error_delay_s=settings.registry_sync_sec)
     return Services(
         settings=settings,
         redis=client,
         metrics=collectors,
         supervisor=supervisor,
         redis_watch=watch,
+        registry=registry,
         started_monotonic=time.monotonic(),
     )
 

@@ -1,21 +1,13 @@
-"""Base of the API's Pydantic models: camelCase on the wire, snake_case in Python."""
+"""Documents of the HTTP API that belong to no single resource."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import BaseModel, Field
+
+from orchestrator.types import CamelModel
 
 
-class ApiModel(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, frozen=True
-    )
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode()
-
-
-class FieldError(ApiModel):
+class FieldError(CamelModel):
     """One invalid field of a 422 problem."""
 
     field: str

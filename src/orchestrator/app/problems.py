@@ -13,6 +13,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from orchestrator.errors import (
+    BrandExistsError,
+    BrandNotFoundError,
+    BrandPausedError,
+    RegistryError,
+    VersionConflictError,
+)
+
 PROBLEM_JSON = "application/problem+json"
 VALIDATION_PROBLEM = "urn:problem:orchestrator:validation-error"
 MALFORMED_JSON_PROBLEM = "urn:problem:orchestrator:malformed-json"
@@ -92,3 +100,21 @@ async def handle_validation_error(request: Request, exc: Exception) -> Response:
         instance=request.url.path,
         errors=fields,
     )
+
+
+_REGISTRY_STATUS = {
+    BrandNotFoundError: 404,
+    BrandExistsError: 409,
+    VersionConflictError: 412,
+    BrandPausedError: 409,
+}
+
+
+async def handle_registry_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RegistryError)
+    status = _REGISTRY_STATUS.get(type(exc), 409)
+    extra: dict[str, Any] = {"slug": exc.slug}
+    headers = None
+    if isinstance(exc, VersionConflictError):
+        headers = {"ETag": f'"{exc.current}"'}
+    return problem(status, detail=str(exc), instance=request.url.path, headers=headers, **extra)

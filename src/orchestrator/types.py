@@ -1,0 +1,21 @@
+"""Types shared across the package."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
+
+class CamelModel(BaseModel):
+    """A Pydantic model that is camelCase on the wire and snake_case in Python."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        frozen=True,
+    )
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode()
