@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from orchestrator.store.embedded import EmbeddedServer
@@ -34,17 +35,30 @@ def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]
     server.stop()
 
 
+def _refuse_foreign(info: dict[str, object], valkey: EmbeddedServer) -> None:
+    if info["process_id"] != valkey.pid:  # never flush a server this harness did not start
+        raise RuntimeError(f"refusing to flush {valkey.url}: not the harness's server")
+
+
+@pytest.fixture
+def store(valkey: EmbeddedServer) -> Iterator[SyncRedis]:
+    """A synchronous client to the session server with an empty keyspace."""
+    with SyncRedis.from_url(valkey.url) as client:
+        _refuse_foreign(client.info("server"), valkey)
+        client.flushall()
+        yield client
+
+
 @pytest.fixture
 async def redis(valkey: EmbeddedServer) -> AsyncIterator[Redis]:
-    """A client to the session server with an empty keyspace."""
+    """An asyncio client to the session server with an empty keyspace."""
     client = Redis.from_url(valkey.url)
-    info = await client.info("server")
-    if info["process_id"] != valkey.pid:  # never flush a server this harness did not start
+    try:
+        _refuse_foreign(await client.info("server"), valkey)
+        await client.flushall()
+        yield client
+    finally:
         await client.aclose()
-        raise RuntimeError(f"refusing to flush {valkey.url}: not the harness's server")
-    await client.flushall()
-    yield client
-    await client.aclose()
 
 
 @pytest.fixture

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024, description="request body limit")
     shutdown_grace_sec: float = Field(10.0, gt=0, le=300)
     redis_timeout_sec: float = Field(2.0, gt=0, le=60, description="per-command timeout")
+    redis_max_connections: int = Field(64, ge=1, le=10_000, description="pool size")
     health_interval_sec: float = Field(1.0, gt=0, le=60, description="Redis watch period")
     embedded_port: int = Field(0, ge=0, le=65535, description="embedded server port; 0: free")
 

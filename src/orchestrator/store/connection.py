@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import anyio
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
@@ -21,9 +21,15 @@ _COMMAND_BACKOFF = ExponentialWithJitterBackoff(cap=0.5, base=0.05)
 
 
 def create_client(settings: Settings, url: str) -> Redis:
-    """A client for ``url`` with timeouts, bounded retries and health checks."""
-    return Redis.from_url(
+    """A client for ``url`` with timeouts, bounded retries and health checks.
+
+    The pool holds at most ``REDIS_MAX_CONNECTIONS``; a command that finds them all busy
+    waits for one (up to the command timeout) instead of failing at once.
+    """
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_sec,
         retry=Retry(_COMMAND_BACKOFF, _COMMAND_RETRIES),
         socket_connect_timeout=settings.redis_timeout_sec,
         socket_timeout=settings.redis_timeout_sec,
@@ -31,6 +37,7 @@ def create_client(settings: Settings, url: str) -> Redis:
         health_check_interval=30,
         client_name=f"orchestrator:{settings.orchestrator_id}",
     )
+    return Redis.from_pool(pool)
 
 
 async def ping(client: Redis, metrics: Metrics, timeout_s: float) -> float:
