@@ -10,6 +10,7 @@ import structlog
 import typer
 
 from orchestrator import __version__
+from orchestrator.cli import brands
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import ConfigurationError, OrchestratorError
 from orchestrator.logging import configure_logging
@@ -21,6 +22,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+app.add_typer(brands.app)
 
 EXIT_CONFIG = 2
 
