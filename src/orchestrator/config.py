@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="Bearer key for mutating requests")
     read_api_key: SecretStr | None = Field(None, description="Bearer key for /v1 reads")
     key_prefix: str = Field("orch", pattern=r"^[A-Za-z0-9_.-]{1,32}$")
+    leader_lease_sec: float = Field(5.0, ge=0.3, le=300, description="scheduler lease")
+    task_max_attempts: int = Field(5, ge=1, le=100)
+    global_max_in_flight: int = Field(10_000, ge=1, le=10_000_000)
+    scheduler_round_size: int = Field(200, ge=1, le=10_000, description="due brands per round")
     registry_sync_sec: float = Field(5.0, gt=0, le=3600, description="brands:list sync period")
 
     max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024, description="request body limit")

@@ -83,7 +83,93 @@ class Keys:
             self.brands_list,
         ]
 
+    # Task distribution: one hash slot ({tasks}), so dispatch, completion, retry and dead-letter
+    # steps are single atomic scripts.
+    @property
+    def _tasks(self) -> str:
+        return f"{self.prefix}:{{tasks}}"
+
+    @property
+    def task_stream(self) -> str:
+        """Stream of tasks, read by workers through the ``workers`` consumer group."""
+        return f"{self._tasks}:stream"
+
+    @property
+    def task_delayed(self) -> str:
+        """Sorted set: task JSON → time (ms) it may run again (retries with backoff)."""
+        return f"{self._tasks}:delayed"
+
+    @property
+    def task_dead(self) -> str:
+        """Stream of dead letters: the task, its last error, worker and attempts."""
+        return f"{self._tasks}:dead"
+
+    @property
+    def task_dead_index(self) -> str:
+        """Hash: task id → its entry id in the dead-letter stream."""
+        return f"{self._tasks}:dead-index"
+
+    @property
+    def task_dead_chunks(self) -> str:
+        """Set: chunk ids whose task is dead-lettered (the scheduler stops offering them)."""
+        return f"{self._tasks}:dead-chunks"
+
+    @property
+    def task_active(self) -> str:
+        """Hash: task id → JSON {brand, kind, chunk, dispatchedAt} of every task in flight."""
+        return f"{self._tasks}:active"
+
+    @property
+    def task_in_flight(self) -> str:
+        """Hash: brand → tasks in flight (and ``*`` → all of them), the fairness caps."""
+        return f"{self._tasks}:in-flight"
+
+    @property
+    def task_chunks(self) -> str:
+        """Set: chunk ids in flight, so the same chunk is never in flight twice."""
+        return f"{self._tasks}:chunks"
+
+    @property
+    def leader(self) -> str:
+        """String with expiry: the scheduler leader's id (the lease)."""
+        return f"{self._tasks}:leader"
+
+    @property
+    def fence(self) -> str:
+        """Counter: the fencing token, incremented by every new leader."""
+        return f"{self._tasks}:fence"
+
+    @property
+    def leader_since(self) -> str:
+        return f"{self._tasks}:leader-since"
+
+    @property
+    def result_stream(self) -> str:
+        """Stream of results and failure reports, read by collectors (group ``collectors``)."""
+        return f"{self.prefix}:{{results}}:stream"
+
+    @property
+    def workers(self) -> str:
+        """Sorted set: worker id → last heartbeat (ms)."""
+        return f"{self.prefix}:workers"
+
+    def worker(self, worker_id: str) -> str:
+        """String with TTL: the worker's last heartbeat document."""
+        return f"{self.prefix}:worker:{worker_id}"
+
     # Per-brand data (hash tag {slug}); later features add theirs here so purge finds them.
+    def mentions(self, slug: str) -> str:
+        """Stream of the brand's mentions; the scheduler cuts it into chunks."""
+        return f"{self.prefix}:{{{slug}}}:mentions"
+
+    def schedule_state(self, slug: str) -> str:
+        """Hash: the scheduler's per-brand state (last cut entry, chunk sequence, last collect)."""
+        return f"{self.prefix}:{{{slug}}}:schedule"
+
+    def pending_chunks(self, slug: str) -> str:
+        """Hash: chunk id → JSON range of the chunks cut and not yet applied."""
+        return f"{self.prefix}:{{{slug}}}:chunks-pending"
+
     def brand_data(self, slug: str) -> list[str]:
         """Every key holding data about one brand, deleted by ``DELETE ...?purge=true``."""
         return [
@@ -99,6 +185,8 @@ class Keys:
 # registry's purge deletes them all.
 _BRAND_PARTS = (
     "mentions",
+    "schedule",
+    "chunks-pending",
     "mention-ids",
     "aggregate",
     "clusters",

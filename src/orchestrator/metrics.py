@@ -71,6 +71,35 @@ class Metrics:
         self.brands = Gauge(
             "orchestrator_brands", "Registered brands, by status.", ["status"], registry=r
         )
+        self.leader = Gauge(
+            "orchestrator_scheduler_leader",
+            "1 while this replica holds the scheduler lease.",
+            registry=r,
+        )
+        self.tasks_dispatched = Counter(
+            "orchestrator_tasks_dispatched_total",
+            "Tasks put on the stream, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.tasks_completed = Counter(
+            "orchestrator_tasks_completed_total",
+            "Task results collected, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.tasks_failed = Counter(
+            "orchestrator_tasks_failed_total",
+            "Failed attempts reported by workers, by kind and outcome (retried, dead_lettered).",
+            ["kind", "outcome"],
+            registry=r,
+        )
+        self.dispatch_lag = Histogram(
+            "orchestrator_dispatch_lag_seconds",
+            "From a brand's due time to its task's dispatch.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=r,
+        )
         self.loop_up = Gauge(
             "orchestrator_loop_up", "1 while a background loop is running.", ["loop"], registry=r
         )

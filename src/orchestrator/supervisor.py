@@ -14,12 +14,16 @@ from dataclasses import dataclass, field
 
 import anyio
 import structlog
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from orchestrator.errors import StoreUnavailableError
 from orchestrator.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
 Step = Callable[[], Awaitable[float]]
+_OUTAGES = (RedisConnectionError, RedisTimeoutError, StoreUnavailableError)
 
 
 @dataclass
@@ -103,6 +107,12 @@ class Supervisor:
         status = loop.status
         try:
             delay = await loop.step()
+        except _OUTAGES as exc:  # expected while the store is away: one line, no traceback
+            status.errors += 1
+            status.last_error = repr(exc)
+            self.metrics.loop_errors.labels(status.name).inc()
+            log.warning("loop.store_unavailable", loop=status.name, error=str(exc))
+            return loop.error_delay_s
         except Exception as exc:
             status.errors += 1
             status.last_error = repr(exc)

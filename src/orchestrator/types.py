@@ -19,3 +19,12 @@ class CamelModel(BaseModel):
 
     def to_json(self) -> bytes:
         return self.model_dump_json(by_alias=True).encode()
+
+
+ScriptArg = bytes | str | int | float
+"""What a Lua script accepts as an argument."""
+
+
+def text(value: bytes | str) -> str:
+    """A Redis reply as text (the client returns bytes; some typings say str)."""
+    return value.decode() if isinstance(value, bytes) else value

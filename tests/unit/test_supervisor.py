@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import anyio
+from redis.exceptions import ConnectionError as RedisConnectionError
 from structlog.testing import capture_logs
 
 from orchestrator.metrics import Metrics
@@ -63,3 +64,21 @@ async def test_loop_state_is_exported_as_metrics() -> None:
         await stepped.wait()
         assert metrics.registry.get_sample_value("orchestrator_loop_up", {"loop": "ticker"}) == 1
     assert metrics.registry.get_sample_value("orchestrator_loop_up", {"loop": "ticker"}) == 0
+
+
+async def test_a_store_outage_is_one_line_without_a_traceback() -> None:
+    supervisor = Supervisor(Metrics(), grace_s=1.0)
+    failed = anyio.Event()
+
+    async def reads_the_store() -> float:
+        failed.set()
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    supervisor.add("collector", reads_the_store, error_delay_s=10)
+    with capture_logs() as logs, anyio.fail_after(5):
+        async with supervisor.running():
+            await failed.wait()
+    (entry,) = [entry for entry in logs if entry["event"] == "loop.store_unavailable"]
+    assert entry["loop"] == "collector"
+    assert "exc_info" not in entry
+    assert not [entry for entry in logs if entry["event"] == "loop.error"]

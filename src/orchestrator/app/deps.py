@@ -10,7 +10,9 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 
 from orchestrator.config import Settings
+from orchestrator.dispatch import TaskQueue
 from orchestrator.health import RedisWatch
+from orchestrator.leader import Lease
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
 from orchestrator.supervisor import Supervisor
@@ -26,6 +28,8 @@ class Services:
     supervisor: Supervisor
     redis_watch: RedisWatch
     registry: Registry
+    queue: TaskQueue
+    lease: Lease
     started_monotonic: float
 
 

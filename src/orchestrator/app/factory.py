@@ -9,8 +9,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
@@ -25,13 +27,16 @@ from orchestrator.app.problems import (
     handle_validation_error,
 )
 from orchestrator.app.routes import brands, health, metrics
+from orchestrator.collect import Collector
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import ConfigurationError, RegistryError
 from orchestrator.health import RedisWatch
 from orchestrator.keys import Keys
+from orchestrator.leader import Lease
 from orchestrator.logging import configure_logging
 from orchestrator.metrics import Metrics
 from orchestrator.registry import LegacySync, Registry
+from orchestrator.scheduler import Scheduler, SchedulerSettings
 from orchestrator.store.connection import create_client
 from orchestrator.supervisor import Supervisor
 
@@ -50,6 +55,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
         try:
             async with services.supervisor.running():
                 yield {"services": services}
+            await _release(services)
         finally:
             await services.redis.aclose()
 
@@ -92,6 +98,22 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     supervisor = Supervisor(collectors, grace_s=settings.shutdown_grace_sec)
     supervisor.add("redis-watch", watch.step)
     supervisor.add("registry-sync", legacy.step, error_delay_s=settings.registry_sync_sec)
+    keys = registry.keys
+    lease = Lease(client, keys, settings.orchestrator_id, settings.leader_lease_sec)
+    scheduler = Scheduler(
+        client,
+        keys,
+        lease,
+        collectors,
+        SchedulerSettings(
+            round_size=settings.scheduler_round_size,
+            global_max_in_flight=settings.global_max_in_flight,
+            max_attempts=settings.task_max_attempts,
+        ),
+    )
+    collector = Collector(client, keys, collectors, consumer=settings.orchestrator_id)
+    supervisor.add("scheduler", scheduler.step, error_delay_s=lease.renew_every_s)
+    supervisor.add("collector", collector.step)
     return Services(
         settings=settings,
         redis=client,
@@ -99,8 +121,18 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
         supervisor=supervisor,
         redis_watch=watch,
         registry=registry,
+        queue=scheduler.queue,
+        lease=lease,
         started_monotonic=time.monotonic(),
     )
+
+
+async def _release(services: Services) -> None:
+    """Hand the scheduler lease over at once on a clean stop."""
+    try:
+        await services.lease.release()
+    except RedisError:
+        structlog.get_logger(__name__).warning("leader.release_failed")
 
 
 def _mount_docs(app: FastAPI) -> None:

@@ -1,0 +1,33 @@
+"""Typed reads of the service's streams, whose entries carry one JSON message in field ``m``."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from redis.asyncio import Redis
+
+from orchestrator.protocol import FIELD
+
+Entry = tuple[bytes, bytes]  # (entry id, message JSON)
+
+
+def entries(reply: Any) -> list[Entry]:
+    """``[(id, {b"m": json}), ...]`` from XRANGE/XREADGROUP/XAUTOCLAIM as (id, json) pairs;
+    an entry without the field (or deleted while pending) carries an empty message."""
+    pairs = cast(list[tuple[bytes, dict[bytes, bytes] | None]], reply or [])
+    return [(entry_id, (fields or {}).get(FIELD, b"")) for entry_id, fields in pairs]
+
+
+async def read_range(
+    redis: Redis, stream: str, start: str | bytes, end: str | bytes, count: int | None = None
+) -> list[Entry]:
+    return entries(await redis.xrange(stream, start, end, count=count))
+
+
+def group_entries(reply: Any) -> list[Entry]:
+    """The entries of an XREADGROUP/XREAD reply over one stream (RESP2 list or RESP3 map)."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return entries(next(iter(reply.values()))[0])
+    return entries(reply[0][1])

@@ -1,0 +1,340 @@
+"""The worker: reads tasks through the ``workers`` consumer group, runs a handler per kind,
+publishes each result, then acknowledges the task (results and acks batched).
+
+A delivery is settled exactly one way: a result (published, then acknowledged and deleted), a
+retry (acknowledged and put in the delayed set with its backoff, one script), or a dead letter
+(acknowledged and moved, one script). A worker that dies leaves its deliveries pending; after
+the visibility timeout another worker claims them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup
+from redis.asyncio import Redis
+
+from orchestrator import __version__
+from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
+from orchestrator.keys import Keys
+from orchestrator.protocol import (
+    FIELD,
+    Delivery,
+    FailureReport,
+    Heartbeat,
+    ResultReport,
+    Task,
+    TaskError,
+    decode_task,
+    encode,
+    utcnow,
+)
+from orchestrator.schedule import backoff_ms
+from orchestrator.store.streams import Entry, entries, group_entries
+from orchestrator.worker.heartbeat import HeartbeatPublisher
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[Task], Awaitable[Any]]
+
+
+class Retry(Exception):  # noqa: N818 - control flow, named like arq's Retry
+    """Raise in a handler to try the task again after ``defer_s`` (default: the backoff)."""
+
+    def __init__(self, defer_s: float | None = None, reason: str = "retry requested") -> None:
+        super().__init__(reason)
+        self.defer_s = defer_s
+
+
+class Reject(Exception):  # noqa: N818 - control flow
+    """Raise in a handler when trying again cannot help: the task is dead-lettered at once."""
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    concurrency: int = 16
+    block_ms: int = 1000
+    visibility_timeout_s: float = 60.0
+    heartbeat_s: float = 5.0
+    grace_s: float = 10.0
+    burst: bool = False
+    backoff_base_ms: int = 500
+    backoff_cap_ms: int = 60_000
+
+
+@dataclass
+class Counters:
+    processed: int = 0
+    failed: int = 0
+    retried: int = 0
+    dead: int = 0
+    reclaimed: int = 0
+    started_at: float = field(default_factory=time.time)
+
+
+class Worker:
+    """Runs ``handlers`` (kind → async callable) until :meth:`stop`, or until idle in burst mode."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        handlers: Mapping[str, Handler],
+        *,
+        keys: Keys | None = None,
+        settings: WorkerSettings | None = None,
+        worker_id: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.handlers = dict(handlers)
+        self.keys = keys or Keys()
+        self.settings = settings or WorkerSettings()
+        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.queue = TaskQueue(redis, self.keys)
+        self.counters = Counters()
+        self._slots = anyio.Semaphore(self.settings.concurrency)
+        self._stopping = anyio.Event()
+        self._done: list[tuple[bytes, ResultReport]] = []
+        self._flush_wanted = anyio.Event()
+        self._in_flight = 0
+        self._quiet = anyio.Event()  # set when the last task in flight finishes
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def heartbeat(self) -> Heartbeat:
+        """This worker's state, as published every ``heartbeat_s``."""
+        return Heartbeat(
+            worker_id=self.worker_id, host=socket.gethostname(), pid=os.getpid(),
+            kinds=sorted(self.handlers), concurrency=self.settings.concurrency,
+            in_flight=self._in_flight, processed=self.counters.processed,
+            failed=self.counters.failed,
+            started_at=datetime.fromtimestamp(self.counters.started_at, UTC), sent_at=utcnow(),
+            version=__version__,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        """Stop claiming tasks; those in flight finish within the grace period."""
+        if not self._stopping.is_set():
+            log.info("worker.stopping", worker=self.worker_id, in_flight=self._in_flight)
+            self._stopping.set()
+
+    async def run(self) -> None:
+        await self.queue.ensure_groups()
+        heartbeat = HeartbeatPublisher(
+            self.redis, self.keys, self.heartbeat, self.settings.heartbeat_s
+        )
+        log.info("worker.started", worker=self.worker_id, kinds=sorted(self.handlers))
+        async with anyio.create_task_group() as services:
+            services.start_soon(heartbeat.run, self._stopping)
+            services.start_soon(self._flush_forever)
+            async with anyio.create_task_group() as handlers:
+                services.start_soon(self._reclaim_forever, handlers)
+                await self._read_until_stopped(handlers)
+                await self._drain(handlers)
+            await self._flush()
+            services.cancel_scope.cancel()
+        await heartbeat.remove(self.worker_id)
+        log.info("worker.stopped", worker=self.worker_id, processed=self.counters.processed)
+
+    async def _read_until_stopped(self, handlers: TaskGroup) -> None:
+        stream = self.keys.task_stream
+        while not self._stopping.is_set():
+            if self._slots.value == 0:  # wait for a free slot before reading more
+                await self._slots.acquire()
+                self._slots.release()
+            free = self._slots.value
+            reply = await self.redis.xreadgroup(
+                WORKERS_GROUP, self.worker_id, {stream: ">"}, count=free,
+                block=self.settings.block_ms,
+            )  # fmt: skip
+            batch = group_entries(reply)
+            if not batch and self.settings.burst and await self._idle():
+                self.stop()
+            for entry in batch:
+                await self._start(handlers, entry)
+
+    async def _start(self, handlers: TaskGroup, entry: Entry) -> None:
+        await self._slots.acquire()
+        self._in_flight += 1
+        handlers.start_soon(self._handle, self._delivery(entry))
+
+    async def _drain(self, handlers: TaskGroup) -> None:
+        with anyio.move_on_after(self.settings.grace_s) as scope:
+            while self._in_flight:
+                self._quiet = anyio.Event()
+                await self._quiet.wait()
+        if scope.cancelled_caught:
+            log.warning("worker.cancelling", in_flight=self._in_flight, left="for reclaim")
+            handlers.cancel_scope.cancel()
+
+    @staticmethod
+    def _delivery(entry: Entry) -> Delivery:
+        entry_id, raw = entry
+        try:
+            return Delivery(entry_id, raw, decode_task(raw))
+        except (ValueError, TypeError) as exc:  # msgspec's DecodeError and ValidationError
+            return Delivery(entry_id, raw, None, problem=str(exc) or "empty entry")
+
+    async def _handle(self, delivery: Delivery) -> None:
+        started = time.perf_counter()
+        try:
+            await self._run_one(delivery, started)
+        finally:
+            self._in_flight -= 1
+            self._slots.release()
+            if not self._in_flight:
+                self._quiet.set()
+
+    async def _run_one(self, delivery: Delivery, started: float) -> None:
+        task = delivery.task
+        if task is None:
+            await self._settle(delivery, "MalformedTask", delivery.problem or "", final=True)
+            return
+        handler = self.handlers.get(task.kind)
+        if handler is None:
+            await self._settle(delivery, "UnknownKind", f"no handler for {task.kind!r}", final=True)
+            return
+        with structlog.contextvars.bound_contextvars(task=task.task_id, brand=task.brand):
+            try:
+                result = await handler(task)
+            except Retry as exc:
+                await self._settle(delivery, "Retry", str(exc), defer_s=exc.defer_s)
+            except Reject as exc:
+                await self._settle(delivery, "Reject", str(exc), final=True)
+            except Exception as exc:
+                log.warning("task.failed", kind=task.kind, attempt=task.attempt, error=repr(exc))
+                await self._settle(delivery, type(exc).__name__, str(exc))
+            else:
+                self._complete(delivery, task, result, started)
+
+    def _complete(self, delivery: Delivery, task: Task, result: Any, started: float) -> None:
+        report = ResultReport(
+            task_id=task.task_id, kind=task.kind, brand=task.brand, worker_id=self.worker_id,
+            attempt=task.attempt, fence=task.fence, chunk_id=task.chunk_id, result=result,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3), finished_at=utcnow(),
+        )  # fmt: skip
+        self._done.append((delivery.entry_id, report))
+        self.counters.processed += 1
+        self._flush_wanted.set()
+
+    async def _settle(
+        self,
+        delivery: Delivery,
+        kind: str,
+        message: str,
+        *,
+        final: bool = False,
+        defer_s: float | None = None,
+    ) -> None:
+        """Report the failure, then retry or dead-letter the delivery (which acknowledges it)."""
+        task = delivery.task
+        final = final or task is None or task.attempt >= task.max_attempts
+        retry_at_ms = None if final else self._retry_at_ms(task, defer_s)
+        error = TaskError(type=kind, message=message[:2000], retryable=not final)
+        if task is not None:
+            await self._report_failure(task, error, final)
+        verdict = await self.queue.fail(delivery, error, self.worker_id, retry_at_ms)
+        self.counters.failed += 1
+        self.counters.dead += verdict == "dead"
+        self.counters.retried += verdict == "retry"
+        log.info("task.settled", verdict=verdict, error=kind, reason=message[:200])
+
+    def _retry_at_ms(self, task: Task | None, defer_s: float | None) -> int:
+        s = self.settings
+        delay_ms = (
+            int(defer_s * 1000)
+            if defer_s is not None
+            else backoff_ms(
+                task.attempt if task else 1, base_ms=s.backoff_base_ms, cap_ms=s.backoff_cap_ms
+            )
+        )
+        return int(time.time() * 1000) + delay_ms
+
+    async def _report_failure(self, task: Task, error: TaskError, final: bool) -> None:
+        report = FailureReport(
+            task_id=task.task_id, kind=task.kind, brand=task.brand, worker_id=self.worker_id,
+            attempt=task.attempt, fence=task.fence, chunk_id=task.chunk_id, error=error,
+            final=final, duration_ms=0.0, finished_at=utcnow(),
+        )  # fmt: skip
+        await self.redis.xadd(self.keys.result_stream, {FIELD: encode(report)})
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await self._flush_wanted.wait()
+            self._flush_wanted = anyio.Event()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Publish the finished tasks' results, then acknowledge and delete their entries."""
+        if not self._done:
+            return
+        batch, self._done = self._done, []
+        stream = self.keys.task_stream
+        ids = [entry_id for entry_id, _ in batch]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, report in batch:
+                pipe.xadd(self.keys.result_stream, {FIELD: encode(report)})
+            pipe.xack(stream, WORKERS_GROUP, *ids)
+            pipe.xdel(stream, *ids)
+            await pipe.execute()
+
+    async def _reclaim_forever(self, handlers: TaskGroup) -> None:
+        every_s = max(0.1, self.settings.visibility_timeout_s / 2)
+        while not self._stopping.is_set():
+            with anyio.move_on_after(every_s):
+                await self._stopping.wait()
+            if self._stopping.is_set():
+                return
+            await self.queue.promote()
+            await self._reclaim(handlers)
+
+    async def _reclaim(self, handlers: TaskGroup) -> None:
+        """Claim deliveries another worker left pending past the visibility timeout."""
+        stream, idle_ms = self.keys.task_stream, int(self.settings.visibility_timeout_s * 1000)
+        reply = await self.redis.xautoclaim(
+            stream,
+            WORKERS_GROUP,
+            self.worker_id,
+            min_idle_time=idle_ms,
+            count=self.settings.concurrency,
+        )
+        claimed = entries(reply[1])
+        for entry in claimed:
+            self.counters.reclaimed += 1
+            delivery = self._delivery(entry)
+            if await self._delivered_too_often(delivery):
+                await self._settle(delivery, "WorkerLost", "delivered too often", final=True)
+                continue
+            await self._start(handlers, entry)
+        if claimed:
+            log.info("tasks.reclaimed", count=len(claimed))
+
+    async def _delivered_too_often(self, delivery: Delivery) -> bool:
+        task = delivery.task
+        if task is None:
+            return False
+        pending = await self.redis.xpending_range(
+            self.keys.task_stream, WORKERS_GROUP, delivery.entry_id, delivery.entry_id, 1
+        )
+        deliveries = int(pending[0]["times_delivered"]) if pending else 1
+        return task.attempt - 1 + deliveries > task.max_attempts
+
+    async def _idle(self) -> bool:
+        """Burst mode: nothing in flight, nothing new, nothing pending, no retry waiting."""
+        if self._in_flight or self._done:
+            return False
+        await self.queue.promote()
+        stats = await self.queue.stream_stats()
+        tasks = stats[0]
+        waiting = await self.redis.zcard(self.keys.task_delayed)
+        return tasks.length == 0 and tasks.pending == 0 and waiting == 0

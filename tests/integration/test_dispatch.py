@@ -1,0 +1,201 @@
+"""Scheduler, workers and collector against a real server, in one process."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import anyio
+import pytest
+from redis.asyncio import Redis
+
+from orchestrator.brand import BrandCreate, new_brand, now
+from orchestrator.collect import Collector
+from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
+from orchestrator.keys import Keys
+from orchestrator.leader import Lease
+from orchestrator.metrics import Metrics
+from orchestrator.protocol import FIELD, Task, encode, new_task
+from orchestrator.registry import Registry
+from orchestrator.scheduler import Scheduler
+from orchestrator.worker import Retry, Worker, WorkerSettings
+
+KEYS = Keys()
+FAST = WorkerSettings(
+    block_ms=50, visibility_timeout_s=0.5, burst=True, backoff_base_ms=1, backoff_cap_ms=20
+)
+
+
+@pytest.fixture
+async def parts(redis: Redis) -> tuple[Registry, Scheduler, Collector]:
+    metrics = Metrics()
+    lease = Lease(redis, KEYS, "replica-a", ttl_s=5)
+    return (
+        Registry(redis, KEYS, metrics),
+        Scheduler(redis, KEYS, lease, metrics),
+        Collector(redis, KEYS, metrics, consumer="replica-a"),
+    )
+
+
+async def add_brand(
+    registry: Registry, redis: Redis, slug: str, mentions: int, **fields: Any
+) -> None:
+    spec = BrandCreate.model_validate({"name": slug, "keywords": [slug], **fields})
+    await registry.create(new_brand(spec, now()))
+    async with redis.pipeline(transaction=False) as pipe:
+        for i in range(mentions):
+            pipe.xadd(KEYS.mentions(slug), {"m": f'{{"id": "{slug}-m{i}"}}'})
+        await pipe.execute()
+
+
+async def drain(
+    scheduler: Scheduler, collector: Collector, worker: Worker, rounds: int = 50
+) -> None:
+    """Alternate scheduling, working (until idle) and collecting, as the loops would."""
+    for _ in range(rounds):
+        await scheduler.step()
+        await Worker(worker.redis, worker.handlers, settings=FAST, worker_id=worker.worker_id).run()
+        reports = await collector._read()
+        if reports:
+            await collector.apply(reports)
+        elif await redis_idle(scheduler):
+            return
+
+
+async def redis_idle(scheduler: Scheduler) -> bool:
+    in_flight = await scheduler.queue.in_flight()
+    return not in_flight
+
+
+async def test_every_chunk_is_handled_exactly_once_within_the_cap(
+    redis: Redis, parts: tuple[Registry, Scheduler, Collector]
+) -> None:
+    registry, scheduler, collector = parts
+    await add_brand(registry, redis, "nike", 95, chunkSize=10, maxInFlight=2)
+    handled: Counter[str] = Counter()
+    running, peak = 0, 0
+
+    async def analyze(task: Task) -> dict[str, int]:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await anyio.sleep(0.01)
+        handled[task.payload["chunkId"]] += 1
+        running -= 1
+        return {"count": task.payload["count"]}
+
+    worker = Worker(redis, {"analyze": analyze}, settings=FAST, worker_id="w1")
+    await drain(scheduler, collector, worker)
+    assert sorted(handled) == sorted(f"nike-{i}" for i in range(1, 10))  # 9 full chunks
+    assert set(handled.values()) == {1}
+    assert peak <= 2
+    assert await redis.hlen(KEYS.pending_chunks("nike")) == 0
+    assert await scheduler.queue.in_flight() == {}
+
+
+async def test_a_failing_task_is_retried_then_dead_lettered_then_redriven(
+    redis: Redis, parts: tuple[Registry, Scheduler, Collector]
+) -> None:
+    registry, scheduler, collector = parts
+    await add_brand(registry, redis, "nike", 10, chunkSize=10)
+    attempts: list[int] = []
+    healthy = False
+
+    async def analyze(task: Task) -> None:
+        attempts.append(task.attempt)
+        if not healthy:
+            raise ValueError("model unavailable")
+
+    worker = Worker(redis, {"analyze": analyze}, settings=FAST, worker_id="w1")
+    await drain(scheduler, collector, worker)
+    assert attempts == [1, 2, 3, 4, 5]
+    page = await scheduler.queue.dead_page(10, None)
+    ((_, letter),) = page.letters
+    assert letter.error.type == "ValueError"
+    assert letter.attempts == 5
+    assert letter.worker_id == "w1"
+    assert letter.task is not None
+    assert await scheduler.queue.in_flight() == {}
+
+    healthy = True
+    assert await scheduler.queue.redrive(letter.task.task_id)
+    await drain(scheduler, collector, worker)
+    assert attempts[-1] == 1
+    assert (await scheduler.queue.dead_page(10, None)).letters == []
+    assert await redis.hlen(KEYS.pending_chunks("nike")) == 0
+
+
+async def test_retry_with_a_deferral(
+    redis: Redis, parts: tuple[Registry, Scheduler, Collector]
+) -> None:
+    registry, scheduler, collector = parts
+    await add_brand(registry, redis, "nike", 10, chunkSize=10)
+    calls = 0
+
+    async def analyze(task: Task) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise Retry(defer_s=0.05)
+
+    await drain(scheduler, collector, Worker(redis, {"analyze": analyze}, settings=FAST))
+    assert calls == 2
+    assert (await scheduler.queue.dead_page(10, None)).letters == []
+
+
+async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis: Redis) -> None:
+    queue = TaskQueue(redis, KEYS)
+    await queue.ensure_groups()
+    await redis.xadd(KEYS.task_stream, {FIELD: b"not json"})
+    await redis.xadd(KEYS.task_stream, {FIELD: b'{"v": 1, "kind": "analyze"}'})
+    good = new_task("ping", "nike", {}, fence=0, max_attempts=3)
+    unknown = new_task("paint", "nike", {}, fence=0, max_attempts=3)
+    await redis.xadd(KEYS.task_stream, {FIELD: encode(unknown)})
+    await redis.xadd(KEYS.task_stream, {FIELD: encode(good)})
+    seen: list[str] = []
+
+    async def ping(task: Task) -> str:
+        seen.append(task.task_id)
+        return "pong"
+
+    await Worker(redis, {"ping": ping}, settings=FAST).run()
+    assert seen == [good.task_id]
+    letters = (await queue.dead_page(10, None)).letters
+    reasons = sorted(letter.error.type for _, letter in letters)
+    assert reasons == ["MalformedTask", "MalformedTask", "UnknownKind"]
+    assert letters[0][1].raw == "not json"
+
+
+async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:
+    queue = TaskQueue(redis, KEYS)
+    await queue.ensure_groups()
+    task = new_task("ping", "nike", {}, fence=0, max_attempts=3)
+    await redis.xadd(KEYS.task_stream, {FIELD: encode(task)})
+    # a worker reads the task and dies before settling it
+    await redis.xreadgroup(WORKERS_GROUP, "dead-worker", {KEYS.task_stream: ">"}, count=1)
+    done: list[str] = []
+
+    async def ping(t: Task) -> None:
+        done.append(t.task_id)
+
+    with anyio.fail_after(10):
+        await Worker(redis, {"ping": ping}, settings=FAST).run()
+    assert done == [task.task_id]
+    assert await redis.xlen(KEYS.task_stream) == 0
+
+
+async def test_only_the_lease_holder_dispatches(redis: Redis) -> None:
+    a = Lease(redis, KEYS, "replica-a", ttl_s=5)
+    b = Lease(redis, KEYS, "replica-b", ttl_s=5)
+    assert await a.refresh()
+    assert not await b.refresh()
+    queue = TaskQueue(redis, KEYS)
+    task = new_task("ping", "nike", {}, fence=a.fence, max_attempts=3)
+    assert await queue.dispatch(b, [(task, 4)], 100) == ["not-leader"]
+    assert await queue.dispatch(a, [(task, 4)], 100) == ["ok"]
+    await a.release()
+    assert await b.refresh()
+    assert b.fence == a.fence + 1
+    stale = new_task("ping", "nike", {}, fence=a.fence, max_attempts=3)
+    assert await queue.dispatch(a, [(stale, 4)], 100) == ["not-leader"]
+    assert (await b.current()).owner == "replica-b"
