@@ -9,9 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import http
+from bench import http, registry
 
-BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (("http", http.main),)
+BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (
+    ("http", http.main),
+    ("registry", registry.main),
+)
 
 
 def main(argv: Sequence[str]) -> int:
