@@ -11,6 +11,7 @@ import time
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from orchestrator.dispatch import COLLECTORS_GROUP, TaskQueue
 from orchestrator.keys import Keys
@@ -40,7 +41,14 @@ class Collector:
         if not self._ready:
             await self.queue.ensure_groups()
             self._ready = True
-        batch = await self._claim_stale() or await self._read()
+        try:
+            batch = await self._claim_stale() or await self._read()
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            log.warning("collector.group_missing", action="recreating")  # the stream was deleted
+            self._ready = False
+            return 0.0
         if batch:
             await self.apply(batch)
         return 0.0

@@ -27,4 +27,4 @@ ScriptArg = bytes | str | int | float
 
 def text(value: bytes | str) -> str:
     """A Redis reply as text (the client returns bytes; some typings say str)."""
-    return value.decode() if isinstance(value, bytes) else value
+    return value.decode(errors="replace") if isinstance(value, bytes) else value

@@ -9,8 +9,9 @@ from redis.asyncio import Redis
 from orchestrator.brand import Brand, BrandCreate, BrandStatus, new_brand, now
 from orchestrator.errors import BrandExistsError, BrandNotFoundError, VersionConflictError
 from orchestrator.keys import Keys
+from orchestrator.legacy import LegacySync, sync
 from orchestrator.metrics import Metrics
-from orchestrator.registry import LegacySync, Registry
+from orchestrator.registry import Registry
 
 KEYS = Keys()
 
@@ -141,7 +142,7 @@ async def test_legacy_slugs_are_adopted_and_removals_noticed(
 ) -> None:
     await registry.create(brand("nike"))
     await redis.sadd("brands:list", "puma", "Not A Slug")
-    report = await registry.sync_legacy()
+    report = await sync(registry)
     assert report.adopted == ["puma"]
     assert report.rejected == ["Not A Slug"]
     puma = await registry.get("puma")
@@ -149,7 +150,7 @@ async def test_legacy_slugs_are_adopted_and_removals_noticed(
     assert await redis.zscore(KEYS.brand_due, "puma") is not None
 
     await redis.srem("brands:list", "nike")
-    report = await registry.sync_legacy()
+    report = await sync(registry)
     assert report.removed == ["nike"]
     with pytest.raises(BrandNotFoundError):
         await registry.get("nike")
@@ -158,7 +159,7 @@ async def test_legacy_slugs_are_adopted_and_removals_noticed(
 
 async def test_a_legacy_list_is_read_and_kept_a_list(registry: Registry, redis: Redis) -> None:
     await redis.rpush("brands:list", "puma", "reebok")
-    report = await registry.sync_legacy()
+    report = await sync(registry)
     assert sorted(report.adopted) == ["puma", "reebok"]
     await registry.create(brand("nike"))
     assert await redis.type("brands:list") == b"list"
@@ -166,7 +167,7 @@ async def test_a_legacy_list_is_read_and_kept_a_list(registry: Registry, redis: 
     await registry.delete("puma")
     assert await redis.lrange("brands:list", 0, -1) == [b"reebok", b"nike"]
     await redis.lrem("brands:list", 0, "reebok")
-    assert (await registry.sync_legacy()).removed == ["reebok"]
+    assert (await sync(registry)).removed == ["reebok"]
 
 
 async def test_one_replica_syncs_per_interval(registry: Registry, redis: Redis) -> None:
@@ -180,3 +181,23 @@ async def test_one_replica_syncs_per_interval(registry: Registry, redis: Redis) 
     assert (
         registry.metrics.registry.get_sample_value("orchestrator_brands", {"status": "active"}) == 1
     )
+
+
+async def test_emptying_brands_list_unlists_every_brand(registry: Registry, redis: Redis) -> None:
+    await registry.create(brand("nike"))
+    await redis.srem("brands:list", "nike")  # the set is empty: Redis deletes the key
+    assert (await sync(registry)).removed == ["nike"]
+
+
+async def test_the_comparison_works_in_batches_over_many_brands(
+    registry: Registry, redis: Redis
+) -> None:
+    slugs = [f"b-{i:05d}" for i in range(2500)]
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.sadd("brands:list", *slugs)
+        await pipe.execute()
+    report = await sync(registry)
+    assert sorted(report.adopted) == slugs
+    await redis.srem("brands:list", "b-00000", "b-01999", "b-02499")
+    assert sorted((await sync(registry)).removed) == ["b-00000", "b-01999", "b-02499"]
+    assert (await sync(registry)) == type(report)([], [], [])

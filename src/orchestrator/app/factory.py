@@ -33,9 +33,10 @@ from orchestrator.errors import ConfigurationError, RegistryError
 from orchestrator.health import RedisWatch
 from orchestrator.keys import Keys
 from orchestrator.leader import Lease
+from orchestrator.legacy import LegacySync
 from orchestrator.logging import configure_logging
 from orchestrator.metrics import Metrics
-from orchestrator.registry import LegacySync, Registry
+from orchestrator.registry import Registry
 from orchestrator.scheduler import Scheduler, SchedulerSettings
 from orchestrator.store.connection import create_client
 from orchestrator.supervisor import Supervisor

@@ -22,6 +22,10 @@ import anyio
 import structlog
 from anyio.abc import TaskGroup
 from redis.asyncio import Redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator import __version__
 from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
@@ -45,6 +49,7 @@ from orchestrator.worker.heartbeat import HeartbeatPublisher
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[Task], Awaitable[Any]]
+_OUTAGE_BACKOFF = ExponentialWithJitterBackoff(cap=5.0, base=0.1)
 
 
 class Retry(Exception):  # noqa: N818 - control flow, named like arq's Retry
@@ -105,6 +110,7 @@ class Worker:
         self._done: list[tuple[bytes, ResultReport]] = []
         self._flush_wanted = anyio.Event()
         self._in_flight = 0
+        self._outages = 0
         self._quiet = anyio.Event()  # set when the last task in flight finishes
 
     @property
@@ -152,16 +158,31 @@ class Worker:
             if self._slots.value == 0:  # wait for a free slot before reading more
                 await self._slots.acquire()
                 self._slots.release()
-            free = self._slots.value
-            reply = await self.redis.xreadgroup(
-                WORKERS_GROUP, self.worker_id, {stream: ">"}, count=free,
-                block=self.settings.block_ms,
-            )  # fmt: skip
-            batch = group_entries(reply)
+            batch = await self._read(stream, self._slots.value)
             if not batch and self.settings.burst and await self._idle():
                 self.stop()
             for entry in batch:
                 await self._start(handlers, entry)
+
+    async def _read(self, stream: str, count: int) -> list[Entry]:
+        """New deliveries; none (after a pause) while the store is away."""
+        try:
+            reply = await self.redis.xreadgroup(
+                WORKERS_GROUP, self.worker_id, {stream: ">"}, count=count,
+                block=self.settings.block_ms,
+            )  # fmt: skip
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            self._outages += 1
+            log.warning("worker.store_unavailable", error=str(exc))
+            await anyio.sleep(_OUTAGE_BACKOFF.compute(self._outages))
+            return []
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self.queue.ensure_groups()  # the stream was deleted: start it again
+            return []
+        self._outages = 0
+        return group_entries(reply)
 
     async def _start(self, handlers: TaskGroup, entry: Entry) -> None:
         await self._slots.acquire()
