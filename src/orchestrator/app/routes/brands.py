@@ -78,7 +78,7 @@ async def list_brands(
     cursor: Annotated[str | None, Query(max_length=128)] = None,
 ) -> Response:
     """A page of brands in slug order. With ``q``, a page may hold fewer than ``limit`` items
-    (each request examines at most 5,000 brands): follow ``nextCursor`` until it is null."""
+    (each request examines at most 1,000 brands): follow ``nextCursor`` until it is null."""
     try:
         page = await registry.page(status=status, q=q, limit=limit, cursor=cursor)
     except ValueError as exc:
