@@ -9,11 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import http, registry
+from bench import dispatch, http, registry
 
 BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (
     ("http", http.main),
     ("registry", registry.main),
+    ("dispatch", dispatch.main),
 )
 
 
