@@ -58,7 +58,7 @@ class Collector:
             COLLECTORS_GROUP, self.consumer, {self.keys.result_stream: ">"},
             count=self.batch, block=1000,
         )  # fmt: skip
-        return group_entries(reply)
+        return [entry for _, entry in group_entries(reply)]
 
     async def _claim_stale(self) -> list[Entry]:
         now_ms = int(time.time() * 1000)

@@ -86,26 +86,31 @@ class TaskQueue:
         self._promote = load_script(redis, "task_promote")
         self._redrive = load_script(redis, "task_redrive")
 
-    async def ensure_groups(self) -> None:
-        await ensure_group(self.redis, self.keys.task_stream, WORKERS_GROUP)
+    async def ensure_groups(self, kinds: Sequence[str] = ()) -> None:
+        """The results group and, for each of ``kinds``, its task stream's workers group."""
+        for kind in kinds:
+            await ensure_group(self.redis, self.keys.task_stream(kind), WORKERS_GROUP)
         await ensure_group(self.redis, self.keys.result_stream, COLLECTORS_GROUP)
+
+    async def kinds(self) -> list[str]:
+        return sorted(text(kind) for kind in await self.redis.smembers(self.keys.task_kinds))
 
     async def dispatch(
         self, lease: Lease, tasks: Sequence[tuple[Task, int]], global_max: int
     ) -> list[str]:
         """Offer each (task, brand cap) in one round trip; the verdict of each, in order."""
         k = self.keys
-        keys = [
-            k.leader, k.fence, k.task_stream, k.task_in_flight, k.task_chunks,
-            k.task_active, k.task_dead_chunks,
-        ]  # fmt: skip
         now_ms = int(time.time() * 1000)
         async with self.redis.pipeline(transaction=False) as pipe:
             for task, brand_max in tasks:
+                keys = [
+                    k.leader, k.fence, k.task_stream(task.kind), k.task_in_flight, k.task_chunks,
+                    k.task_active, k.task_dead_chunks, k.task_kinds,
+                ]  # fmt: skip
                 entry = ActiveEntry(task.brand, task.kind, task.chunk_id, now_ms)
                 args: list[ScriptArg] = [
                     lease.owner, lease.fence, task.brand, brand_max, global_max,
-                    task.chunk_id or "", task.task_id, encode(task), encode(entry),
+                    task.chunk_id or "", task.task_id, encode(task), encode(entry), task.kind,
                 ]  # fmt: skip
                 await self._dispatch(keys=keys, args=args, client=pipe)
             verdicts = await pipe.execute()
@@ -125,8 +130,9 @@ class TaskQueue:
         it. Returns "retry", "dead" or "stale" (already settled by someone else)."""
         task = delivery.task
         k = self.keys
+        delayed = k.task_delayed(task.kind if task else "-")
         keys = [
-            k.task_stream, k.task_delayed, k.task_dead, k.task_dead_index, k.task_dead_chunks,
+            delivery.stream, delayed, k.task_dead, k.task_dead_index, k.task_dead_chunks,
             k.task_active, k.task_in_flight, k.task_chunks,
         ]  # fmt: skip
         retry = b""
@@ -147,12 +153,17 @@ class TaskQueue:
         verdict: bytes = await self._fail(keys=keys, args=args)
         return verdict.decode()
 
-    async def promote(self, limit: int = 1000) -> int:
-        """Move retries that are due onto the stream; how many moved."""
+    async def promote(self, kinds: Sequence[str], limit: int = 1000) -> int:
+        """Move retries of ``kinds`` that are due onto their streams; how many moved."""
+        if not kinds:
+            return 0
         now_ms = int(time.time() * 1000)
-        keys = [self.keys.task_delayed, self.keys.task_stream]
-        moved: int = await self._promote(keys=keys, args=[now_ms, limit])
-        return moved
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for kind in kinds:
+                keys = [self.keys.task_delayed(kind), self.keys.task_stream(kind)]
+                await self._promote(keys=keys, args=[now_ms, limit], client=pipe)
+            moved: list[int] = await pipe.execute()
+        return sum(moved)
 
     async def redrive(self, task_id: str) -> bool:
         """Put a dead-lettered task back on the stream as a fresh first attempt."""
@@ -168,11 +179,11 @@ class TaskQueue:
             task.chunk_id or "",
             encode(entry),
         ]
-        return bool(await self._redrive(keys=self._redrive_keys, args=args))
+        return bool(await self._redrive(keys=self._redrive_keys(task.kind), args=args))
 
     async def delete_dead(self, task_id: str) -> bool:
         args = [task_id, "", "", "", ""]
-        return bool(await self._redrive(keys=self._redrive_keys, args=args))
+        return bool(await self._redrive(keys=self._redrive_keys("-"), args=args))
 
     async def dead_letter(self, task_id: str) -> DeadLetter | None:
         entry_id = await self.redis.hget(self.keys.task_dead_index, task_id)
@@ -194,16 +205,14 @@ class TaskQueue:
         return {text(brand): int(count) for brand, count in counts.items()}
 
     async def stream_stats(self) -> list[StreamStats]:
-        pairs = [
-            (self.keys.task_stream, WORKERS_GROUP),
-            (self.keys.result_stream, COLLECTORS_GROUP),
-        ]
+        pairs = [(self.keys.task_stream(kind), WORKERS_GROUP) for kind in await self.kinds()]
+        pairs.append((self.keys.result_stream, COLLECTORS_GROUP))
         dead = StreamStats(
             self.keys.task_dead, await self.redis.xlen(self.keys.task_dead), 0, None, None
         )
-        return [*[await self._stream_stats(stream, group) for stream, group in pairs], dead]
+        return [*[await self.stream_state(stream, group) for stream, group in pairs], dead]
 
-    async def _stream_stats(self, stream: str, group: str) -> StreamStats:
+    async def stream_state(self, stream: str, group: str) -> StreamStats:
         length = await self.redis.xlen(stream)
         groups = {g["name"].decode(): g for g in await self._groups(stream)}
         info: dict[str, Any] = groups.get(group, {})
@@ -220,10 +229,9 @@ class TaskQueue:
             return []
         return groups
 
-    @property
-    def _redrive_keys(self) -> list[str]:
+    def _redrive_keys(self, kind: str) -> list[str]:
         k = self.keys
         return [
-            k.task_dead, k.task_dead_index, k.task_dead_chunks, k.task_stream,
+            k.task_dead, k.task_dead_index, k.task_dead_chunks, k.task_stream(kind),
             k.task_active, k.task_in_flight, k.task_chunks,
         ]  # fmt: skip

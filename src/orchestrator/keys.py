@@ -89,15 +89,19 @@ class Keys:
     def _tasks(self) -> str:
         return f"{self.prefix}:{{tasks}}"
 
-    @property
-    def task_stream(self) -> str:
-        """Stream of tasks, read by workers through the ``workers`` consumer group."""
-        return f"{self._tasks}:stream"
+    def task_stream(self, kind: str) -> str:
+        """Stream of one kind's tasks, read by workers through the ``workers`` consumer group:
+        a worker reads only the kinds it handles."""
+        return f"{self._tasks}:stream:{kind}"
+
+    def task_delayed(self, kind: str) -> str:
+        """Sorted set: task JSON → time (ms) it may run again (retries with backoff)."""
+        return f"{self._tasks}:delayed:{kind}"
 
     @property
-    def task_delayed(self) -> str:
-        """Sorted set: task JSON → time (ms) it may run again (retries with backoff)."""
-        return f"{self._tasks}:delayed"
+    def task_kinds(self) -> str:
+        """Set: every kind ever dispatched (to find the streams for statistics)."""
+        return f"{self._tasks}:kinds"
 
     @property
     def task_dead(self) -> str:

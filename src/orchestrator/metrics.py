@@ -100,6 +100,27 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=r,
         )
+        self.stream_length = Gauge(
+            "orchestrator_stream_length", "Entries in a stream.", ["stream"], registry=r
+        )
+        self.stream_pending = Gauge(
+            "orchestrator_stream_pending",
+            "Entries delivered and not acknowledged.",
+            ["stream"],
+            registry=r,
+        )
+        self.stream_oldest_pending = Gauge(
+            "orchestrator_stream_oldest_pending_seconds",
+            "Age of the oldest delivered, unacknowledged entry.",
+            ["stream"],
+            registry=r,
+        )
+        self.workers = Gauge(
+            "orchestrator_workers",
+            "Known workers by state (alive, stale, gone).",
+            ["state"],
+            registry=r,
+        )
         self.loop_up = Gauge(
             "orchestrator_loop_up", "1 while a background loop is running.", ["loop"], registry=r
         )

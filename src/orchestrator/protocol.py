@@ -82,8 +82,9 @@ Report = ResultReport | FailureReport
 
 
 class Delivery(msgspec.Struct, frozen=True):
-    """One entry read from the task stream: its id, the task, or why it is not one."""
+    """One entry read from a task stream: its id, the task, or why it is not one."""
 
+    stream: str
     entry_id: bytes
     raw: bytes
     task: Task | None

@@ -83,7 +83,7 @@ class Scheduler:
         self.metrics.leader.set(1 if leading else 0)
         if not leading:
             return self.lease.renew_every_s
-        await self.queue.promote()
+        await self.queue.promote(await self.queue.kinds())
         more = await self.round()
         return 0.0 if more else min(self.settings.idle_tick_s, self.lease.renew_every_s)
 

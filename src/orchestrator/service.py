@@ -29,6 +29,7 @@ from orchestrator.app.factory import create_app
 from orchestrator.config import Settings
 from orchestrator.errors import HttpServerError
 from orchestrator.store.embedded import EmbeddedServer
+from orchestrator.worker.pool import WorkerPool
 
 log = structlog.get_logger(__name__)
 
@@ -54,18 +55,31 @@ def store_for(settings: Settings) -> Iterator[Settings]:
         server.stop()
 
 
-def serve(settings: Settings, *, reload: bool = False) -> int:
-    """Serve HTTP and run the loops until a signal; return the process exit code."""
+def serve(settings: Settings, *, reload: bool = False, workers: int = 0) -> int:
+    """Serve HTTP and run the loops (and ``workers`` worker processes) until a signal;
+    return the process exit code."""
     with store_for(settings) as resolved:
         if reload:
             _serve_reloading(resolved)
             return 0
-        uvloop.run(_serve(create_app(resolved), resolved))
+        uvloop.run(_serve(create_app(resolved), resolved, workers))
         log.info("service.stopped")
         return 0
 
 
-async def _serve(app: ASGIApp, settings: Settings) -> None:
+async def _serve(app: ASGIApp, settings: Settings, workers: int) -> None:
+    assert settings.redis_url is not None
+    env = {"REDIS_URL": settings.redis_url, "ORCHESTRATOR_ID": f"{settings.orchestrator_id}-w"}
+    pool = WorkerPool(workers, env, settings.shutdown_grace_sec)
+    keeping = asyncio.ensure_future(pool.run())
+    try:
+        await _serve_http(app, settings)
+    finally:
+        await pool.stop()
+        keeping.cancel()
+
+
+async def _serve_http(app: ASGIApp, settings: Settings) -> None:
     server = EmbeddedHttpServer(
         app,
         address=settings.host,

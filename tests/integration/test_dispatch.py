@@ -145,13 +145,14 @@ async def test_retry_with_a_deferral(
 
 async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis: Redis) -> None:
     queue = TaskQueue(redis, KEYS)
-    await queue.ensure_groups()
-    await redis.xadd(KEYS.task_stream, {FIELD: b"not json"})
-    await redis.xadd(KEYS.task_stream, {FIELD: b'{"v": 1, "kind": "analyze"}'})
+    await queue.ensure_groups(["ping"])
+    stream = KEYS.task_stream("ping")
+    await redis.xadd(stream, {FIELD: b"not json"})
+    await redis.xadd(stream, {FIELD: b'{"v": 1, "kind": "ping"}'})
     good = new_task("ping", "nike", {}, fence=0, max_attempts=3)
     unknown = new_task("paint", "nike", {}, fence=0, max_attempts=3)
-    await redis.xadd(KEYS.task_stream, {FIELD: encode(unknown)})
-    await redis.xadd(KEYS.task_stream, {FIELD: encode(good)})
+    await redis.xadd(stream, {FIELD: encode(unknown)})  # a kind on the wrong stream
+    await redis.xadd(stream, {FIELD: encode(good)})
     seen: list[str] = []
 
     async def ping(task: Task) -> str:
@@ -168,11 +169,12 @@ async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis:
 
 async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:
     queue = TaskQueue(redis, KEYS)
-    await queue.ensure_groups()
+    await queue.ensure_groups(["ping"])
+    stream = KEYS.task_stream("ping")
     task = new_task("ping", "nike", {}, fence=0, max_attempts=3)
-    await redis.xadd(KEYS.task_stream, {FIELD: encode(task)})
+    await redis.xadd(stream, {FIELD: encode(task)})
     # a worker reads the task and dies before settling it
-    await redis.xreadgroup(WORKERS_GROUP, "dead-worker", {KEYS.task_stream: ">"}, count=1)
+    await redis.xreadgroup(WORKERS_GROUP, "dead-worker", {stream: ">"}, count=1)
     done: list[str] = []
 
     async def ping(t: Task) -> None:
@@ -181,7 +183,7 @@ async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:
     with anyio.fail_after(10):
         await Worker(redis, {"ping": ping}, settings=FAST).run()
     assert done == [task.task_id]
-    assert await redis.xlen(KEYS.task_stream) == 0
+    assert await redis.xlen(stream) == 0
 
 
 async def test_only_the_lease_holder_dispatches(redis: Redis) -> None:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 
 from orchestrator.config import Settings
 from orchestrator.dispatch import TaskQueue
+from orchestrator.fleet import Fleet
 from orchestrator.health import RedisWatch
 from orchestrator.leader import Lease
 from orchestrator.metrics import Metrics
@@ -30,6 +31,7 @@ class Services:
     registry: Registry
     queue: TaskQueue
     lease: Lease
+    fleet: Fleet
     started_monotonic: float
 
 

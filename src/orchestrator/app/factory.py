@@ -26,10 +26,11 @@ from orchestrator.app.problems import (
     handle_registry_error,
     handle_validation_error,
 )
-from orchestrator.app.routes import brands, health, metrics
+from orchestrator.app.routes import brands, health, metrics, tasks, workers
 from orchestrator.collect import Collector
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import ConfigurationError, RegistryError
+from orchestrator.fleet import Fleet, PipelineGauges
 from orchestrator.health import RedisWatch
 from orchestrator.keys import Keys
 from orchestrator.leader import Lease
@@ -73,6 +74,8 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(RegistryError, handle_registry_error)
     app.include_router(brands.router)
+    app.include_router(tasks.router)
+    app.include_router(workers.router)
     add_lean_routes(app, [*health.ROUTES, *metrics.ROUTES])
     _mount_docs(app)
     if settings.cors_origins:
@@ -115,6 +118,9 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     collector = Collector(client, keys, collectors, consumer=settings.orchestrator_id)
     supervisor.add("scheduler", scheduler.step, error_delay_s=lease.renew_every_s)
     supervisor.add("collector", collector.step)
+    fleet = Fleet(client, keys)
+    gauges = PipelineGauges(scheduler.queue, fleet, collectors)
+    supervisor.add("pipeline-gauges", gauges.step, error_delay_s=gauges.every_s)
     return Services(
         settings=settings,
         redis=client,
@@ -124,6 +130,7 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
         registry=registry,
         queue=scheduler.queue,
         lease=lease,
+        fleet=fleet,
         started_monotonic=time.monotonic(),
     )
 

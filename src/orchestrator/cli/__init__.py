@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
@@ -67,11 +68,45 @@ def serve(
 
 
 @app.command()
-def run() -> None:
-    """The one-machine start: the embedded store when REDIS_URL is unset, and the service."""
+def run(
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Worker processes to run beside the service (default: CPUs)."),
+    ] = None,
+) -> None:
+    """The one-machine start: the embedded store when REDIS_URL is unset, the service, and
+    worker processes (restarted if one dies)."""
     from orchestrator.service import serve as run_service  # noqa: PLC0415 - keeps --help fast
 
-    raise typer.Exit(run_service(_settings()))
+    count = (os.cpu_count() or 1) if workers is None else workers
+    raise typer.Exit(run_service(_settings(), workers=count))
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, max=4096, help="Tasks at once.")] = 16,
+    kinds: Annotated[
+        str | None, typer.Option(help="Comma-separated kinds to handle (default: all offered).")
+    ] = None,
+    handlers: Annotated[
+        str, typer.Option(help="module:MAPPING of kind to async handler.")
+    ] = "orchestrator.worker.handlers:HANDLERS",
+    burst: Annotated[bool, typer.Option(help="Stop when no work is left.")] = False,
+    visibility_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds before a silent task is given to another.")
+    ] = 60.0,
+) -> None:
+    """Run a worker: claim tasks from the orchestrator's streams and report their results."""
+    from orchestrator.worker.process import WorkerOptions, run_worker  # noqa: PLC0415
+
+    options = WorkerOptions(
+        handlers=handlers,
+        kinds=tuple(kind.strip() for kind in (kinds or "").split(",") if kind.strip()),
+        concurrency=concurrency,
+        burst=burst,
+        visibility_timeout_s=visibility_timeout,
+    )
+    raise typer.Exit(run_worker(_settings(), options))
 
 
 @app.command()

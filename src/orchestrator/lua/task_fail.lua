@@ -1,5 +1,5 @@
 -- Settle a failed delivery: acknowledge it, then either schedule the retry or dead-letter it.
--- KEYS: stream, delayed, dead, dead_index, dead_chunks, active, in_flight, chunks
+-- KEYS: stream (of the task's kind), delayed (of the kind), dead, dead_index, dead_chunks, active, in_flight, chunks
 -- ARGV: group, entry id, task id, retry JSON ("" to dead-letter), retry time in ms,
 --       dead-letter JSON, chunk id ("" none)
 -- Returns "retry" | "dead" | "stale" (the entry was acknowledged already: someone else settled it)

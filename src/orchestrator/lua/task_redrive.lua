@@ -1,5 +1,5 @@
 -- Put a dead-lettered task back on the stream (from the API), or just delete the letter.
--- KEYS: dead, dead_index, dead_chunks, stream, active, in_flight, chunks
+-- KEYS: dead, dead_index, dead_chunks, stream (of the task's kind), active, in_flight, chunks
 -- ARGV: task id, task JSON ("" to delete only), brand, chunk id ("" none), active-entry JSON
 -- Returns 1 when the dead letter existed, 0 otherwise.
 local dead, dead_index, dead_chunks, stream, active, in_flight, chunks =

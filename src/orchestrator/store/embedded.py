@@ -61,7 +61,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _die_with_parent(parent_pid: int) -> None:  # pragma: no cover - runs in the child
+def die_with_parent(parent_pid: int) -> None:  # pragma: no cover - runs in the child
     """preexec_fn: ask Linux to SIGTERM this child when the parent exits."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
@@ -167,7 +167,7 @@ class EmbeddedServer:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=lambda: _die_with_parent(parent),  # noqa: PLW1509 - spawned from the main thread
+            preexec_fn=lambda: die_with_parent(parent),  # noqa: PLW1509 - spawned from the main thread
         )
         self._process = process
         deadline = time.monotonic() + self.start_timeout_s

@@ -7,6 +7,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from orchestrator.protocol import FIELD
+from orchestrator.types import text
 
 Entry = tuple[bytes, bytes]  # (entry id, message JSON)
 
@@ -24,10 +25,11 @@ async def read_range(
     return entries(await redis.xrange(stream, start, end, count=count))
 
 
-def group_entries(reply: Any) -> list[Entry]:
-    """The entries of an XREADGROUP/XREAD reply over one stream (RESP2 list or RESP3 map)."""
+def group_entries(reply: Any) -> list[tuple[str, Entry]]:
+    """(stream, entry) for each entry of an XREADGROUP/XREAD reply (RESP2 list or RESP3 map)."""
     if not reply:
         return []
-    if isinstance(reply, dict):
-        return entries(next(iter(reply.values()))[0])
-    return entries(reply[0][1])
+    pairs = (
+        [(name, value[0]) for name, value in reply.items()] if isinstance(reply, dict) else reply
+    )
+    return [(text(stream), entry) for stream, found in pairs for entry in entries(found)]

@@ -107,7 +107,7 @@ class Worker:
         self.counters = Counters()
         self._slots = anyio.Semaphore(self.settings.concurrency)
         self._stopping = anyio.Event()
-        self._done: list[tuple[bytes, ResultReport]] = []
+        self._done: list[tuple[Delivery, ResultReport]] = []
         self._flush_wanted = anyio.Event()
         self._in_flight = 0
         self._outages = 0
@@ -116,6 +116,10 @@ class Worker:
     @property
     def in_flight(self) -> int:
         return self._in_flight
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self.handlers)
 
     def heartbeat(self) -> Heartbeat:
         """This worker's state, as published every ``heartbeat_s``."""
@@ -128,6 +132,10 @@ class Worker:
             version=__version__,
         )  # fmt: skip
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def stop(self) -> None:
         """Stop claiming tasks; those in flight finish within the grace period."""
         if not self._stopping.is_set():
@@ -135,7 +143,7 @@ class Worker:
             self._stopping.set()
 
     async def run(self) -> None:
-        await self.queue.ensure_groups()
+        await self.queue.ensure_groups(self.kinds)
         heartbeat = HeartbeatPublisher(
             self.redis, self.keys, self.heartbeat, self.settings.heartbeat_s
         )
@@ -153,22 +161,22 @@ class Worker:
         log.info("worker.stopped", worker=self.worker_id, processed=self.counters.processed)
 
     async def _read_until_stopped(self, handlers: TaskGroup) -> None:
-        stream = self.keys.task_stream
+        streams = {self.keys.task_stream(kind): ">" for kind in self.kinds}
         while not self._stopping.is_set():
             if self._slots.value == 0:  # wait for a free slot before reading more
                 await self._slots.acquire()
                 self._slots.release()
-            batch = await self._read(stream, self._slots.value)
+            batch = await self._read(streams, self._slots.value)
             if not batch and self.settings.burst and await self._idle():
                 self.stop()
-            for entry in batch:
-                await self._start(handlers, entry)
+            for stream, entry in batch:
+                await self._start(handlers, stream, entry)
 
-    async def _read(self, stream: str, count: int) -> list[Entry]:
+    async def _read(self, streams: dict[str, str], count: int) -> list[tuple[str, Entry]]:
         """New deliveries; none (after a pause) while the store is away."""
         try:
             reply = await self.redis.xreadgroup(
-                WORKERS_GROUP, self.worker_id, {stream: ">"}, count=count,
+                WORKERS_GROUP, self.worker_id, streams, count=count,  # type: ignore[arg-type]
                 block=self.settings.block_ms,
             )  # fmt: skip
         except (RedisConnectionError, RedisTimeoutError) as exc:
@@ -179,15 +187,15 @@ class Worker:
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            await self.queue.ensure_groups()  # the stream was deleted: start it again
+            await self.queue.ensure_groups(self.kinds)  # a stream was deleted: start it again
             return []
         self._outages = 0
         return group_entries(reply)
 
-    async def _start(self, handlers: TaskGroup, entry: Entry) -> None:
+    async def _start(self, handlers: TaskGroup, stream: str, entry: Entry) -> None:
         await self._slots.acquire()
         self._in_flight += 1
-        handlers.start_soon(self._handle, self._delivery(entry))
+        handlers.start_soon(self._handle, self._delivery(stream, entry))
 
     async def _drain(self, handlers: TaskGroup) -> None:
         with anyio.move_on_after(self.settings.grace_s) as scope:
@@ -199,12 +207,12 @@ class Worker:
             handlers.cancel_scope.cancel()
 
     @staticmethod
-    def _delivery(entry: Entry) -> Delivery:
+    def _delivery(stream: str, entry: Entry) -> Delivery:
         entry_id, raw = entry
         try:
-            return Delivery(entry_id, raw, decode_task(raw))
+            return Delivery(stream, entry_id, raw, decode_task(raw))
         except (ValueError, TypeError) as exc:  # msgspec's DecodeError and ValidationError
-            return Delivery(entry_id, raw, None, problem=str(exc) or "empty entry")
+            return Delivery(stream, entry_id, raw, None, problem=str(exc) or "empty entry")
 
     async def _handle(self, delivery: Delivery) -> None:
         started = time.perf_counter()
@@ -244,7 +252,7 @@ class Worker:
             attempt=task.attempt, fence=task.fence, chunk_id=task.chunk_id, result=result,
             duration_ms=round((time.perf_counter() - started) * 1000, 3), finished_at=utcnow(),
         )  # fmt: skip
-        self._done.append((delivery.entry_id, report))
+        self._done.append((delivery, report))
         self.counters.processed += 1
         self._flush_wanted.set()
 
@@ -300,13 +308,15 @@ class Worker:
         if not self._done:
             return
         batch, self._done = self._done, []
-        stream = self.keys.task_stream
-        ids = [entry_id for entry_id, _ in batch]
+        by_stream: dict[str, list[bytes]] = {}
+        for delivery, _ in batch:
+            by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             for _, report in batch:
                 pipe.xadd(self.keys.result_stream, {FIELD: encode(report)})
-            pipe.xack(stream, WORKERS_GROUP, *ids)
-            pipe.xdel(stream, *ids)
+            for stream, ids in by_stream.items():
+                pipe.xack(stream, WORKERS_GROUP, *ids)
+                pipe.xdel(stream, *ids)
             await pipe.execute()
 
     async def _reclaim_forever(self, handlers: TaskGroup) -> None:
@@ -316,12 +326,13 @@ class Worker:
                 await self._stopping.wait()
             if self._stopping.is_set():
                 return
-            await self.queue.promote()
-            await self._reclaim(handlers)
+            await self.queue.promote(self.kinds)
+            for kind in self.kinds:
+                await self._reclaim(handlers, self.keys.task_stream(kind))
 
-    async def _reclaim(self, handlers: TaskGroup) -> None:
+    async def _reclaim(self, handlers: TaskGroup, stream: str) -> None:
         """Claim deliveries another worker left pending past the visibility timeout."""
-        stream, idle_ms = self.keys.task_stream, int(self.settings.visibility_timeout_s * 1000)
+        idle_ms = int(self.settings.visibility_timeout_s * 1000)
         reply = await self.redis.xautoclaim(
             stream,
             WORKERS_GROUP,
@@ -332,11 +343,11 @@ class Worker:
         claimed = entries(reply[1])
         for entry in claimed:
             self.counters.reclaimed += 1
-            delivery = self._delivery(entry)
+            delivery = self._delivery(stream, entry)
             if await self._delivered_too_often(delivery):
                 await self._settle(delivery, "WorkerLost", "delivered too often", final=True)
                 continue
-            await self._start(handlers, entry)
+            await self._start(handlers, stream, entry)
         if claimed:
             log.info("tasks.reclaimed", count=len(claimed))
 
@@ -345,7 +356,7 @@ class Worker:
         if task is None:
             return False
         pending = await self.redis.xpending_range(
-            self.keys.task_stream, WORKERS_GROUP, delivery.entry_id, delivery.entry_id, 1
+            delivery.stream, WORKERS_GROUP, delivery.entry_id, delivery.entry_id, 1
         )
         deliveries = int(pending[0]["times_delivered"]) if pending else 1
         return task.attempt - 1 + deliveries > task.max_attempts
@@ -354,8 +365,10 @@ class Worker:
         """Burst mode: nothing in flight, nothing new, nothing pending, no retry waiting."""
         if self._in_flight or self._done:
             return False
-        await self.queue.promote()
-        stats = await self.queue.stream_stats()
-        tasks = stats[0]
-        waiting = await self.redis.zcard(self.keys.task_delayed)
-        return tasks.length == 0 and tasks.pending == 0 and waiting == 0
+        await self.queue.promote(self.kinds)
+        for kind in self.kinds:
+            state = await self.queue.stream_state(self.keys.task_stream(kind), WORKERS_GROUP)
+            waiting = await self.redis.zcard(self.keys.task_delayed(kind))
+            if state.length or state.pending or waiting:
+                return False
+        return True
