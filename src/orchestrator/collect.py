@@ -18,6 +18,7 @@ from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
 from orchestrator.protocol import FailureReport, ResultReport, decode_report
 from orchestrator.store.streams import Entry, entries, group_entries
+from orchestrator.types import text
 
 log = structlog.get_logger(__name__)
 
@@ -72,35 +73,49 @@ class Collector:
         return entries(reply[1])
 
     async def apply(self, batch: list[Entry]) -> None:
+        """Apply a batch of reports in a few round trips, then acknowledge and delete them."""
+        results: list[ResultReport] = []
         for _, raw in batch:
-            await self._apply_one(raw)
+            report = _decode(raw)
+            if isinstance(report, ResultReport):
+                results.append(report)
+            elif isinstance(report, FailureReport):
+                self._failed(report)
+        if results:
+            await self._completed(results)
         ids = [entry_id for entry_id, _ in batch]
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xack(self.keys.result_stream, COLLECTORS_GROUP, *ids)
             pipe.xdel(self.keys.result_stream, *ids)
             await pipe.execute()
 
-    async def _apply_one(self, raw: bytes) -> None:
-        try:
-            report = decode_report(raw)
-        except (ValueError, TypeError) as exc:
-            log.warning("report.invalid", error=str(exc), raw=raw[:500].decode(errors="replace"))
-            return
-        if isinstance(report, ResultReport):
-            await self._completed(report)
-        else:
-            self._failed(report)
-
-    async def _completed(self, report: ResultReport) -> None:
-        if report.chunk_id:  # the chunk is applied: the scheduler must not offer it again
-            await self.redis.hdel(self.keys.pending_chunks(report.brand), report.chunk_id)
-        brand = await self.queue.done(report.task_id)
-        if brand is None:
-            return  # a duplicate report: its effect was applied already
-        self.metrics.tasks_completed.labels(report.kind).inc()
+    async def _completed(self, reports: list[ResultReport]) -> None:
+        """Release each task's place in the caps (a duplicate report finds nothing to release)
+        and wake its brand, so the scheduler hands it the next chunk at once."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for report in reports:
+                if report.chunk_id:  # applied: the scheduler must not offer the chunk again
+                    pipe.hdel(self.keys.pending_chunks(report.brand), report.chunk_id)
+                await self.queue.done(report.task_id, client=pipe)
+            replies = await pipe.execute()
+        brands = [reply for reply in replies if not isinstance(reply, int)]  # HDEL gives ints
         now_ms = int(time.time() * 1000)
-        await self.redis.zadd(self.keys.brand_due, {brand: now_ms}, xx=True, lt=True)
+        woken: dict[str, int] = {}
+        for report, brand in zip(reports, brands, strict=True):
+            if brand:  # None: a duplicate report, its effect was applied already
+                self.metrics.tasks_completed.labels(report.kind).inc()
+                woken[text(brand)] = now_ms
+        if woken:
+            await self.redis.zadd(self.keys.brand_due, woken, xx=True, lt=True)
 
     def _failed(self, report: FailureReport) -> None:
         outcome = "dead_lettered" if report.final else "retried"
         self.metrics.tasks_failed.labels(report.kind, outcome).inc()
+
+
+def _decode(raw: bytes) -> ResultReport | FailureReport | None:
+    try:
+        return decode_report(raw)
+    except (ValueError, TypeError) as exc:  # msgspec's DecodeError and ValidationError
+        log.warning("report.invalid", error=str(exc), raw=raw[:500].decode(errors="replace"))
+        return None

@@ -164,7 +164,7 @@ async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis:
     letters = (await queue.dead_page(10, None)).letters
     reasons = sorted(letter.error.type for _, letter in letters)
     assert reasons == ["MalformedTask", "MalformedTask", "UnknownKind"]
-    assert letters[0][1].raw == "not json"
+    assert "not json" in {letter.raw for _, letter in letters}
 
 
 async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:

@@ -9,6 +9,7 @@ the visibility timeout another worker claims them.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -20,7 +21,6 @@ from typing import Any
 
 import anyio
 import structlog
-from anyio.abc import TaskGroup
 from redis.asyncio import Redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -43,6 +43,7 @@ from orchestrator.protocol import (
     utcnow,
 )
 from orchestrator.schedule import backoff_ms
+from orchestrator.store.scripts import load_script
 from orchestrator.store.streams import Entry, entries, group_entries
 from orchestrator.worker.heartbeat import HeartbeatPublisher
 
@@ -105,13 +106,15 @@ class Worker:
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.queue = TaskQueue(redis, self.keys)
         self.counters = Counters()
-        self._slots = anyio.Semaphore(self.settings.concurrency)
+        self._handling: set[asyncio.Task[None]] = set()
+        self._slot_free = asyncio.Event()
+        self._publish = load_script(redis, "results_publish")
         self._stopping = anyio.Event()
         self._done: list[tuple[Delivery, ResultReport]] = []
         self._flush_wanted = anyio.Event()
         self._in_flight = 0
         self._outages = 0
-        self._quiet = anyio.Event()  # set when the last task in flight finishes
+        self._quiet = asyncio.Event()  # set when the last task in flight finishes
 
     @property
     def in_flight(self) -> int:
@@ -151,26 +154,30 @@ class Worker:
         async with anyio.create_task_group() as services:
             services.start_soon(heartbeat.run, self._stopping)
             services.start_soon(self._flush_forever)
-            async with anyio.create_task_group() as handlers:
-                services.start_soon(self._reclaim_forever, handlers)
-                await self._read_until_stopped(handlers)
-                await self._drain(handlers)
+            services.start_soon(self._reclaim_forever)
+            await self._read_until_stopped()
+            await self._drain()
             await self._flush()
             services.cancel_scope.cancel()
         await heartbeat.remove(self.worker_id)
         log.info("worker.stopped", worker=self.worker_id, processed=self.counters.processed)
 
-    async def _read_until_stopped(self, handlers: TaskGroup) -> None:
+    @property
+    def _free(self) -> int:
+        return self.settings.concurrency - self._in_flight
+
+    async def _read_until_stopped(self) -> None:
         streams = {self.keys.task_stream(kind): ">" for kind in self.kinds}
         while not self._stopping.is_set():
-            if self._slots.value == 0:  # wait for a free slot before reading more
-                await self._slots.acquire()
-                self._slots.release()
-            batch = await self._read(streams, self._slots.value)
+            if self._free <= 0:  # wait for a free slot before reading more
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            batch = await self._read(streams, self._free)
             if not batch and self.settings.burst and await self._idle():
                 self.stop()
             for stream, entry in batch:
-                await self._start(handlers, stream, entry)
+                self._start(self._delivery(stream, entry))
 
     async def _read(self, streams: dict[str, str], count: int) -> list[tuple[str, Entry]]:
         """New deliveries; none (after a pause) while the store is away."""
@@ -192,19 +199,25 @@ class Worker:
         self._outages = 0
         return group_entries(reply)
 
-    async def _start(self, handlers: TaskGroup, stream: str, entry: Entry) -> None:
-        await self._slots.acquire()
+    def _start(self, delivery: Delivery) -> None:
+        """Run the delivery's handler as its own asyncio task (cheaper than a task group's)."""
         self._in_flight += 1
-        handlers.start_soon(self._handle, self._delivery(stream, entry))
+        task = asyncio.ensure_future(self._handle(delivery))
+        self._handling.add(task)
+        task.add_done_callback(self._handling.discard)
 
-    async def _drain(self, handlers: TaskGroup) -> None:
-        with anyio.move_on_after(self.settings.grace_s) as scope:
-            while self._in_flight:
-                self._quiet = anyio.Event()
-                await self._quiet.wait()
-        if scope.cancelled_caught:
-            log.warning("worker.cancelling", in_flight=self._in_flight, left="for reclaim")
-            handlers.cancel_scope.cancel()
+    async def _drain(self) -> None:
+        """Let the tasks in flight finish within the grace period; cancel the rest (another
+        worker claims them after the visibility timeout)."""
+        if self._in_flight:
+            self._quiet.clear()
+            try:
+                await asyncio.wait_for(self._quiet.wait(), self.settings.grace_s)
+            except TimeoutError:
+                log.warning("worker.cancelling", in_flight=self._in_flight, left="for reclaim")
+                for task in list(self._handling):
+                    task.cancel()
+                await asyncio.gather(*self._handling, return_exceptions=True)
 
     @staticmethod
     def _delivery(stream: str, entry: Entry) -> Delivery:
@@ -220,7 +233,7 @@ class Worker:
             await self._run_one(delivery, started)
         finally:
             self._in_flight -= 1
-            self._slots.release()
+            self._slot_free.set()
             if not self._in_flight:
                 self._quiet.set()
 
@@ -311,15 +324,15 @@ class Worker:
         by_stream: dict[str, list[bytes]] = {}
         for delivery, _ in batch:
             by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
+        reports = [encode(report) for _, report in batch]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for _, report in batch:
-                pipe.xadd(self.keys.result_stream, {FIELD: encode(report)})
+            await self._publish(keys=[self.keys.result_stream], args=reports, client=pipe)
             for stream, ids in by_stream.items():
                 pipe.xack(stream, WORKERS_GROUP, *ids)
                 pipe.xdel(stream, *ids)
             await pipe.execute()
 
-    async def _reclaim_forever(self, handlers: TaskGroup) -> None:
+    async def _reclaim_forever(self) -> None:
         every_s = max(0.1, self.settings.visibility_timeout_s / 2)
         while not self._stopping.is_set():
             with anyio.move_on_after(every_s):
@@ -328,9 +341,9 @@ class Worker:
                 return
             await self.queue.promote(self.kinds)
             for kind in self.kinds:
-                await self._reclaim(handlers, self.keys.task_stream(kind))
+                await self._reclaim(self.keys.task_stream(kind))
 
-    async def _reclaim(self, handlers: TaskGroup, stream: str) -> None:
+    async def _reclaim(self, stream: str) -> None:
         """Claim deliveries another worker left pending past the visibility timeout."""
         idle_ms = int(self.settings.visibility_timeout_s * 1000)
         reply = await self.redis.xautoclaim(
@@ -347,7 +360,7 @@ class Worker:
             if await self._delivered_too_often(delivery):
                 await self._settle(delivery, "WorkerLost", "delivered too often", final=True)
                 continue
-            await self._start(handlers, stream, entry)
+            self._start(delivery)
         if claimed:
             log.info("tasks.reclaimed", count=len(claimed))
 
