@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from orchestrator.store.embedded import EmbeddedServer
-from tests.harness import ServiceProcess
+from tests.harness import ServiceProcess, WorkerProcess
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -59,6 +60,23 @@ async def redis(valkey: EmbeddedServer) -> AsyncIterator[Redis]:
         yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def worker_factory(
+    tmp_path: Path, valkey: EmbeddedServer
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start ``orchestrator worker`` processes on the session server; all stopped at teardown."""
+    started: list[WorkerProcess] = []
+
+    def start(*options: str, redis_url: str | None = None) -> WorkerProcess:
+        worker = WorkerProcess(tmp_path, redis_url or valkey.url, *options)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop(signal.SIGKILL)
 
 
 @pytest.fixture

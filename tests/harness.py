@@ -45,6 +45,41 @@ def process_gone(pid: int) -> bool:
     return status == psutil.STATUS_ZOMBIE
 
 
+REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+class WorkerProcess:
+    """``orchestrator worker`` running the end-to-end handlers (tests/e2e/handlers.py)."""
+
+    def __init__(self, workdir: Path, redis_url: str, *options: str) -> None:
+        self.log_path = workdir / f"worker-{id(self)}.log"
+        env = {key: value for key, value in os.environ.items() if key not in _SCRUBBED}
+        env.update({"REDIS_URL": redis_url, "PYTHONPATH": str(REPOSITORY)})
+        argv = [
+            sys.executable, "-m", "orchestrator", "worker",
+            "--handlers", "tests.e2e.handlers:HANDLERS", *options,
+        ]  # fmt: skip
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                argv, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 30.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                raise AssertionError(f"worker ignored {sig.name} for {timeout_s}s") from None
+        return self.process.returncode
+
+    @property
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
 class ServiceProcess:
     """The real service (``python -m orchestrator``) in its own process on a free port."""
 

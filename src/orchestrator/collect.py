@@ -22,18 +22,22 @@ from orchestrator.types import text
 
 log = structlog.get_logger(__name__)
 
-_STALE_MS = 60_000  # a report pending this long belonged to a collector that died
-
 
 class Collector:
     def __init__(
-        self, redis: Redis, keys: Keys, metrics: Metrics, consumer: str, batch: int = 500
+        self,
+        redis: Redis,
+        keys: Keys,
+        metrics: Metrics,
+        consumer: str,
+        claim_idle_s: float = 60.0,
     ) -> None:
+        self.claim_idle_ms = int(claim_idle_s * 1000)  # pending this long: its collector died
         self.redis = redis
         self.keys = keys
         self.metrics = metrics
         self.consumer = consumer
-        self.batch = batch
+        self.batch = 500  # reports per read
         self.queue = TaskQueue(redis, keys)
         self._ready = False
         self._next_claim_ms = 0
@@ -65,10 +69,10 @@ class Collector:
         now_ms = int(time.time() * 1000)
         if now_ms < self._next_claim_ms:
             return []
-        self._next_claim_ms = now_ms + _STALE_MS // 2
+        self._next_claim_ms = now_ms + self.claim_idle_ms // 2
         reply = await self.redis.xautoclaim(
             self.keys.result_stream, COLLECTORS_GROUP, self.consumer,
-            min_idle_time=_STALE_MS, count=self.batch,
+            min_idle_time=self.claim_idle_ms, count=self.batch,
         )  # fmt: skip
         return entries(reply[1])
 

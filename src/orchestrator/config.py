@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     task_max_attempts: int = Field(5, ge=1, le=100)
     global_max_in_flight: int = Field(10_000, ge=1, le=10_000_000)
     scheduler_round_size: int = Field(200, ge=1, le=10_000, description="due brands per round")
+    result_claim_idle_sec: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="results left pending this long by a dead replica are claimed",
+    )
     registry_sync_sec: float = Field(5.0, gt=0, le=3600, description="brands:list sync period")
 
     max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024, description="request body limit")

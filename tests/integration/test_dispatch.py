@@ -18,7 +18,7 @@ from orchestrator.metrics import Metrics
 from orchestrator.protocol import FIELD, Task, encode, new_task
 from orchestrator.registry import Registry
 from orchestrator.scheduler import Scheduler
-from orchestrator.worker import Retry, Worker, WorkerSettings
+from orchestrator.worker import Context, Retry, Worker, WorkerSettings
 
 KEYS = Keys()
 FAST = WorkerSettings(
@@ -75,7 +75,7 @@ async def test_every_chunk_is_handled_exactly_once_within_the_cap(
     handled: Counter[str] = Counter()
     running, peak = 0, 0
 
-    async def analyze(task: Task) -> dict[str, int]:
+    async def analyze(task: Task, _: Context) -> dict[str, int]:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
@@ -101,7 +101,7 @@ async def test_a_failing_task_is_retried_then_dead_lettered_then_redriven(
     attempts: list[int] = []
     healthy = False
 
-    async def analyze(task: Task) -> None:
+    async def analyze(task: Task, _: Context) -> None:
         attempts.append(task.attempt)
         if not healthy:
             raise ValueError("model unavailable")
@@ -132,7 +132,7 @@ async def test_retry_with_a_deferral(
     await add_brand(registry, redis, "nike", 10, chunkSize=10)
     calls = 0
 
-    async def analyze(task: Task) -> None:
+    async def analyze(task: Task, _: Context) -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -155,7 +155,7 @@ async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis:
     await redis.xadd(stream, {FIELD: encode(good)})
     seen: list[str] = []
 
-    async def ping(task: Task) -> str:
+    async def ping(task: Task, _: Context) -> str:
         seen.append(task.task_id)
         return "pong"
 
@@ -177,7 +177,7 @@ async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:
     await redis.xreadgroup(WORKERS_GROUP, "dead-worker", {stream: ">"}, count=1)
     done: list[str] = []
 
-    async def ping(t: Task) -> None:
+    async def ping(t: Task, _: Context) -> None:
         done.append(t.task_id)
 
     with anyio.fail_after(10):

@@ -46,7 +46,8 @@ async def _prefill(redis: Redis, keys: Keys, tasks: int) -> None:
 
 
 async def _collect(redis: Redis, keys: Keys, tasks: int, group: Workers) -> None:
-    collector = Collector(redis, keys, Metrics(), consumer="bench", batch=1000)
+    collector = Collector(redis, keys, Metrics(), consumer="bench")
+    collector.batch = 1000
     seen = 0
     while seen < tasks:
         batch = await collector._read()

@@ -115,7 +115,13 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
             max_attempts=settings.task_max_attempts,
         ),
     )
-    collector = Collector(client, keys, collectors, consumer=settings.orchestrator_id)
+    collector = Collector(
+        client,
+        keys,
+        collectors,
+        consumer=settings.orchestrator_id,
+        claim_idle_s=settings.result_claim_idle_sec,
+    )
     supervisor.add("scheduler", scheduler.step, error_delay_s=lease.renew_every_s)
     supervisor.add("collector", collector.step)
     fleet = Fleet(client, keys)

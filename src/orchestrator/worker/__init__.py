@@ -2,7 +2,7 @@
 
     from orchestrator.worker import Worker, Retry
 
-    async def analyze(task: Task) -> dict[str, object]:
+    async def analyze(task: Task, context: Context) -> dict[str, object]:
         ...  # return the chunk result; raise Retry(defer_s=30) to try again later
 
     await Worker(redis, {"analyze": analyze}).run()
@@ -11,6 +11,15 @@ The wire protocol, for workers in other languages, is in docs/protocol.md.
 """
 
 from orchestrator.protocol import Task, TaskError
-from orchestrator.worker.runner import Handler, Reject, Retry, Worker, WorkerSettings
+from orchestrator.worker.runner import Context, Handler, Reject, Retry, Worker, WorkerSettings
 
-__all__ = ["Handler", "Reject", "Retry", "Task", "TaskError", "Worker", "WorkerSettings"]
+__all__ = [
+    "Context",
+    "Handler",
+    "Reject",
+    "Retry",
+    "Task",
+    "TaskError",
+    "Worker",
+    "WorkerSettings",
+]

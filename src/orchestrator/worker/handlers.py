@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from orchestrator.protocol import Task
-from orchestrator.worker.runner import Handler
+from orchestrator.worker.runner import Context, Handler
 
 
-async def noop(task: Task) -> None:
+async def noop(task: Task, context: Context) -> None:
     """Does nothing: for smoke tests and for measuring the pipeline's own cost."""
 
 

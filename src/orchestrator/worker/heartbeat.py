@@ -45,8 +45,6 @@ class HeartbeatPublisher:
                 await stopping.wait()
 
     async def remove(self, worker_id: str) -> None:
-        """A clean stop: the worker is gone at once rather than after its TTL."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.delete(self.keys.worker(worker_id))
-            pipe.zadd(self.keys.workers, {worker_id: 0})
-            await pipe.execute()
+        """A clean stop: the worker is gone at once rather than after its TTL (it stays listed,
+        as gone, with its last-seen time, until the orchestrator forgets it)."""
+        await self.redis.delete(self.keys.worker(worker_id))

@@ -49,7 +49,17 @@ from orchestrator.worker.heartbeat import HeartbeatPublisher
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[Task], Awaitable[Any]]
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler may use besides its task: the worker's Redis client and key names."""
+
+    redis: Redis
+    keys: Keys
+    worker_id: str
+
+
+Handler = Callable[[Task, Context], Awaitable[Any]]
 _OUTAGE_BACKOFF = ExponentialWithJitterBackoff(cap=5.0, base=0.1)
 
 
@@ -105,6 +115,7 @@ class Worker:
         self.settings = settings or WorkerSettings()
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.queue = TaskQueue(redis, self.keys)
+        self.context = Context(redis, self.keys, self.worker_id)
         self.counters = Counters()
         self._handling: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
@@ -248,7 +259,7 @@ class Worker:
             return
         with structlog.contextvars.bound_contextvars(task=task.task_id, brand=task.brand):
             try:
-                result = await handler(task)
+                result = await handler(task, self.context)
             except Retry as exc:
                 await self._settle(delivery, "Retry", str(exc), defer_s=exc.defer_s)
             except Reject as exc:
