@@ -201,3 +201,41 @@ async def test_only_the_lease_holder_dispatches(redis: Redis) -> None:
     stale = new_task("ping", "nike", {}, fence=a.fence, max_attempts=3)
     assert await queue.dispatch(a, [(stale, 4)], 100) == ["not-leader"]
     assert (await b.current()).owner == "replica-b"
+
+
+async def test_many_deep_backlogs_stay_within_their_caps_and_a_new_brand_is_served_at_once(
+    redis: Redis, parts: tuple[Registry, Scheduler, Collector]
+) -> None:
+    registry, scheduler, collector = parts
+    brands = [f"brand-{i:03d}" for i in range(100)]
+    for slug in brands:
+        await add_brand(registry, redis, slug, 12, chunkSize=2, maxInFlight=2)
+    running: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+    done: Counter[str] = Counter()
+
+    async def analyze(task: Task, _: Context) -> None:
+        running[task.brand] += 1
+        peak[task.brand] = max(peak[task.brand], running[task.brand])
+        await anyio.sleep(0.002)
+        running[task.brand] -= 1
+        done[task.payload["chunkId"]] += 1
+
+    settings = WorkerSettings(block_ms=20, concurrency=64)
+    worker = Worker(redis, {"analyze": analyze}, settings=settings)
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as group:
+            group.start_soon(worker.run)
+            await scheduler.step()
+            await add_brand(registry, redis, "newcomer", 2, chunkSize=2, maxInFlight=2)
+            await scheduler.round()  # the next round serves the newcomer, backlogs or not
+            assert (await scheduler.queue.in_flight()).get("newcomer") == 1
+            while len(done) < 100 * 6 + 1:
+                await scheduler.step()
+                reports = await collector._read()
+                if reports:
+                    await collector.apply(reports)
+            worker.stop()
+    assert max(peak.values()) <= 2
+    assert set(done.values()) == {1}
+    assert await scheduler.queue.in_flight() == {}
