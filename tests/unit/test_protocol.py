@@ -30,13 +30,14 @@ def test_a_task_round_trips_as_camel_case_json() -> None:
 
 
 def test_reports_are_told_apart_by_their_type() -> None:
-    common = {"task_id": "t", "kind": "noop", "brand": "b", "worker_id": "w", "attempt": 1}
     result = ResultReport(
-        **common, fence=1, result={"ok": True}, duration_ms=1.0, finished_at=utcnow()
-    )
+        task_id="t", kind="noop", brand="b", worker_id="w", attempt=1, fence=1,
+        result={"ok": True}, duration_ms=1.0, finished_at=utcnow(),
+    )  # fmt: skip
     failure = FailureReport(
-        **common, fence=1, error=TaskError(type="E", message="m"), final=False,
-        duration_ms=0.0, finished_at=utcnow(),
+        task_id="t", kind="noop", brand="b", worker_id="w", attempt=1, fence=1,
+        error=TaskError(type="E", message="m"), final=False, duration_ms=0.0,
+        finished_at=utcnow(),
     )  # fmt: skip
     assert json.loads(encode(result))["type"] == "result"
     assert isinstance(decode_report(encode(result)), ResultReport)
