@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from redis.backoff import ExponentialWithJitterBackoff
 
 BLOCKED_RECHECK_MS = 1000  # a brand waiting for capacity is looked at again this soon
 
@@ -61,5 +61,9 @@ def next_due_ms(
 
 
 def backoff_ms(attempt: int, *, base_ms: int, cap_ms: int) -> int:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^attempt)]."""
-    return int(ExponentialWithJitterBackoff(cap=cap_ms, base=base_ms).compute(attempt))
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^attempt)].
+
+    (redis-py's ExponentialWithJitterBackoff caps after jittering, so past a few attempts every
+    retry would land exactly on the cap, all at once.)"""
+    ceiling = min(cap_ms, base_ms * 2 ** min(attempt, 32))
+    return int(random.uniform(0, ceiling))  # noqa: S311 - jitter, not cryptography
