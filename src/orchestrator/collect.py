@@ -78,6 +78,8 @@ class Collector:
 
     async def apply(self, batch: list[Entry]) -> None:
         """Apply a batch of reports in a few round trips, then acknowledge and delete them."""
+        if not batch:
+            return
         results: list[ResultReport] = []
         for _, raw in batch:
             report = _decode(raw)
