@@ -10,7 +10,6 @@ unlisted), so a race with the API changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import structlog
@@ -18,6 +17,7 @@ from redis.asyncio import Redis
 
 from orchestrator.brand import BrandStatus
 from orchestrator.registry import Registry, is_slug
+from orchestrator.store.scripts import load_script
 from orchestrator.types import text
 
 log = structlog.get_logger(__name__)
@@ -38,65 +38,93 @@ class Difference:
     unlisted: list[str]  # in the registry, not in brands:list
 
 
-async def _listed_batches(redis: Redis, key: str, kind: str) -> AsyncIterator[list[str]]:
-    if kind == "list":
-        start = 0
-        while batch := await redis.lrange(key, start, start + BATCH - 1):
-            yield [text(member) for member in batch]
-            start += BATCH
-        return
-    cursor = 0
-    while True:
-        cursor, members = await redis.sscan(key, cursor, count=BATCH)
-        if members:
-            yield [text(member) for member in members]
-        if cursor == 0:
-            return
-
-
-async def difference(redis: Redis, listed_key: str, index_key: str) -> Difference:
-    """Compare ``brands:list`` with the registry's index, a batch at a time."""
-    kind = text(await redis.type(listed_key))
-    unregistered: dict[str, None] = {}  # ordered, without SSCAN's repeats
-    seen_in_list: set[str] = set()
-    async for batch in _listed_batches(redis, listed_key, kind):
+async def _list_difference(redis: Redis, listed_key: str, index_key: str) -> Difference:
+    """For a ``brands:list`` that older tools made a list: compared here, a batch at a time."""
+    unregistered: dict[str, None] = {}
+    listed: set[str] = set()
+    start = 0
+    while batch := [text(m) for m in await redis.lrange(listed_key, start, start + BATCH - 1)]:
         scores = await redis.zmscore(index_key, batch)
         unregistered.update(
             (m, None) for m, score in zip(batch, scores, strict=True) if score is None
         )
-        if kind == "list":
-            seen_in_list.update(batch)
+        listed.update(batch)
+        start += BATCH
     unlisted: list[str] = []
-    start = "-"
-    while page := await redis.zrangebylex(index_key, start, "+", start=0, num=BATCH):
-        slugs = [text(slug) for slug in page]
-        if kind == "list":
-            present = [slug in seen_in_list for slug in slugs]
-        else:
-            present = [bool(p) for p in await redis.smismember(listed_key, slugs)]
-        unlisted += [slug for slug, here in zip(slugs, present, strict=True) if not here]
-        start = f"({slugs[-1]}"
+    cursor = "-"
+    while page := [text(s) for s in await redis.zrangebylex(index_key, cursor, "+", 0, BATCH)]:
+        unlisted += [slug for slug in page if slug not in listed]
+        cursor = f"({page[-1]}"
     return Difference(list(unregistered), unlisted)
+
+
+class Comparison:
+    """The comparison of a set ``brands:list`` with the index, in bounded server-side steps."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.redis = registry.redis
+        self.keys = [registry.keys.brands_list, registry.keys.brand_index]
+        self._step = load_script(registry.redis, "registry_diff_batch")
+
+    async def walk(self, phase: str, start: str, done: str) -> list[str]:
+        found: dict[str, None] = {}  # SSCAN may repeat a member
+        cursor = start
+        while True:
+            cursor_raw, slugs = await self._step(keys=self.keys, args=[phase, cursor, BATCH])
+            found.update((text(slug), None) for slug in slugs)
+            cursor = text(cursor_raw)
+            if cursor == done:
+                return list(found)
+
+
+async def difference(registry: Registry) -> Difference:
+    """Compare ``brands:list`` with the registry's index, a batch at a time."""
+    keys = registry.keys
+    if text(await registry.redis.type(keys.brands_list)) == "list":
+        return await _list_difference(registry.redis, keys.brands_list, keys.brand_index)
+    comparison = Comparison(registry)
+    unregistered = await comparison.walk("listed", "0", "0")
+    unlisted = await comparison.walk("indexed", "", "")
+    return Difference(unregistered, unlisted)
 
 
 async def sync(registry: Registry) -> SyncReport:
     """Adopt slugs other tools put in ``brands:list``; drop brands they removed from it."""
-    keys = registry.keys
     with registry.metrics.redis_timer("registry_diff"):
-        diff = await difference(registry.redis, keys.brands_list, keys.brand_index)
+        diff = await difference(registry)
     rejected = [slug for slug in diff.unregistered if not is_slug(slug)]
     adopted = [s for s in diff.unregistered if is_slug(s) and await registry.adopt(s)]
     removed = [slug for slug in diff.unlisted if await registry.delete_if_unlisted(slug)]
     return SyncReport(adopted, removed, rejected)
 
 
-class LegacySync:
-    """Loop step: reconcile ``brands:list`` every ``interval_s``, on one replica at a time."""
+async def counts_match(registry: Registry) -> bool:
+    """Whether ``brands:list`` holds as many slugs as the registry (two O(1) commands)."""
+    keys = registry.keys
+    kind = text(await registry.redis.type(keys.brands_list))
+    async with registry.redis.pipeline(transaction=False) as pipe:
+        pipe.llen(keys.brands_list) if kind == "list" else pipe.scard(keys.brands_list)
+        pipe.zcard(keys.brand_index)
+        listed, registered = await pipe.execute()
+    return bool(listed == registered)
 
-    def __init__(self, registry: Registry, interval_s: float, owner: str) -> None:
+
+class LegacySync:
+    """Loop step: reconcile ``brands:list`` every ``interval_s``, on one replica at a time.
+
+    A pass compares the two counts first and walks both only when they differ, or on every
+    ``full_every``-th pass: an addition and a removal by other tools within the same interval
+    keep the counts equal and are noticed by that full pass (one minute at the defaults).
+    """
+
+    def __init__(
+        self, registry: Registry, interval_s: float, owner: str, full_every: int = 12
+    ) -> None:
         self.registry = registry
         self.interval_s = interval_s
         self.owner = owner
+        self.full_every = full_every
+        self._passes = 0
         self._reported: set[str] = set()
 
     async def step(self) -> float:
@@ -104,13 +132,19 @@ class LegacySync:
         lock_ms = max(1, int(self.interval_s * 900))
         lock = registry.keys.registry_sync_lock
         if await registry.redis.set(lock, self.owner, nx=True, px=lock_ms):
-            report = await sync(registry)
+            await self._pass()
+        await self._count()
+        return self.interval_s
+
+    async def _pass(self) -> None:
+        full = self._passes % self.full_every == 0
+        self._passes += 1
+        if full or not await counts_match(self.registry):
+            report = await sync(self.registry)
             fresh = sorted(set(report.rejected) - self._reported)
             if fresh:
                 log.warning("brand.legacy_rejected", slugs=fresh, reason="not a valid slug")
                 self._reported.update(fresh)
-        await self._count()
-        return self.interval_s
 
     async def _count(self) -> None:
         keys = self.registry.keys

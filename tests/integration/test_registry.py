@@ -201,3 +201,23 @@ async def test_the_comparison_works_in_batches_over_many_brands(
     await redis.srem("brands:list", "b-00000", "b-01999", "b-02499")
     assert sorted((await sync(registry)).removed) == ["b-00000", "b-01999", "b-02499"]
     assert (await sync(registry)) == type(report)([], [], [])
+
+
+async def test_a_pass_walks_both_only_when_the_counts_differ_or_in_turn(
+    registry: Registry, redis: Redis
+) -> None:
+    syncer = LegacySync(registry, interval_s=0.001, owner="replica-a", full_every=2)
+    await registry.create(brand("nike"))
+    await syncer.step()  # pass 1: full
+    await redis.sadd("brands:list", "puma")
+    await redis.srem("brands:list", "nike")  # one added, one removed: the counts still match
+    await redis.delete(KEYS.registry_sync_lock)
+    await syncer.step()  # pass 2: counts match, nothing walked
+    assert await redis.zrange(KEYS.brand_index, 0, -1) == [b"nike"]
+    await redis.delete(KEYS.registry_sync_lock)
+    await syncer.step()  # pass 3: full
+    assert await redis.zrange(KEYS.brand_index, 0, -1) == [b"puma"]
+    await redis.sadd("brands:list", "reebok")  # the counts differ: noticed at once
+    await redis.delete(KEYS.registry_sync_lock)
+    await syncer.step()
+    assert await redis.zrange(KEYS.brand_index, 0, -1) == [b"puma", b"reebok"]
