@@ -18,7 +18,6 @@ from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
 from orchestrator.protocol import FailureReport, ResultReport, decode_report
 from orchestrator.store.streams import Entry, entries, group_entries
-from orchestrator.types import text
 
 log = structlog.get_logger(__name__)
 
@@ -98,19 +97,19 @@ class Collector:
     async def _completed(self, reports: list[ResultReport]) -> None:
         """Release each task's place in the caps (a duplicate report finds nothing to release)
         and wake its brand, so the scheduler hands it the next chunk at once."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for report in reports:
-                if report.chunk_id:  # applied: the scheduler must not offer the chunk again
-                    pipe.hdel(self.keys.pending_chunks(report.brand), report.chunk_id)
-                await self.queue.done(report.task_id, client=pipe)
-            replies = await pipe.execute()
-        brands = [reply for reply in replies if not isinstance(reply, int)]  # HDEL gives ints
+        chunks = [(report.brand, report.chunk_id) for report in reports if report.chunk_id]
+        if chunks:  # applied: the scheduler must not offer these chunks again
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for brand, chunk_id in chunks:
+                    pipe.hdel(self.keys.pending_chunks(brand), chunk_id)
+                await pipe.execute()
+        brands = await self.queue.done([report.task_id for report in reports])
         now_ms = int(time.time() * 1000)
         woken: dict[str, int] = {}
-        for report, brand in zip(reports, brands, strict=True):
-            if brand:  # None: a duplicate report, its effect was applied already
+        for report, released in zip(reports, brands, strict=True):
+            if released:  # None: a duplicate report, its effect was applied already
                 self.metrics.tasks_completed.labels(report.kind).inc()
-                woken[text(brand)] = now_ms
+                woken[released] = now_ms
         if woken:
             await self.redis.zadd(self.keys.brand_due, woken, xx=True, lt=True)
 

@@ -15,7 +15,6 @@ from typing import Any
 import msgspec
 import structlog
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from orchestrator.keys import Keys
@@ -117,13 +116,15 @@ class TaskQueue:
             verdicts = await pipe.execute()
         return [verdict.decode() for verdict in verdicts]
 
-    async def done(self, task_id: str, client: Pipeline | None = None) -> str | None:
-        """Release a completed task's place in the caps; its brand, or None if already done.
-        With ``client`` (a pipeline) the call is queued and its reply comes from ``execute``."""
+    async def done(self, task_ids: Sequence[str]) -> list[str | None]:
+        """Release completed tasks' places in the caps, in one script call; per task, its
+        brand, or None when it was done already (a duplicate report)."""
+        if not task_ids:
+            return []
         k = self.keys
         keys = [k.task_active, k.task_in_flight, k.task_chunks]
-        brand = await self._done(keys=keys, args=[task_id], client=client)
-        return text(brand) if isinstance(brand, bytes) else None
+        brands = await self._done(keys=keys, args=list(task_ids))
+        return [text(brand) if isinstance(brand, bytes) else None for brand in brands]
 
     async def fail(
         self, delivery: Delivery, error: TaskError, worker_id: str, retry_at_ms: int | None

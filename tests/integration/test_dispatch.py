@@ -240,3 +240,16 @@ async def test_many_deep_backlogs_stay_within_their_caps_and_a_new_brand_is_serv
             await collector.apply(await collector._read())
     assert max(peak.values()) <= 2
     assert set(done.values()) == {1}
+
+
+async def test_releasing_a_task_twice_changes_nothing(redis: Redis) -> None:
+    lease = Lease(redis, KEYS, "replica-a", ttl_s=5)
+    assert await lease.refresh()
+    queue = TaskQueue(redis, KEYS)
+    first, second = (new_task("ping", "nike", {}, fence=lease.fence, max_attempts=3) for _ in "ab")
+    assert await queue.dispatch(lease, [(first, 4), (second, 4)], 100) == ["ok", "ok"]
+    assert await queue.in_flight() == {"nike": 2, "*": 2}
+    assert await queue.done([first.task_id, first.task_id]) == ["nike", None]
+    assert await queue.in_flight() == {"nike": 1, "*": 1}
+    assert await queue.done([first.task_id, second.task_id]) == [None, "nike"]
+    assert await queue.in_flight() == {}
