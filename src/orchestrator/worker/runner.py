@@ -213,7 +213,7 @@ class Worker:
     def _start(self, delivery: Delivery) -> None:
         """Run the delivery's handler as its own asyncio task (cheaper than a task group's)."""
         self._in_flight += 1
-        task = asyncio.ensure_future(self._handle(delivery))
+        task = asyncio.get_running_loop().create_task(self._handle(delivery))
         self._handling.add(task)
         task.add_done_callback(self._handling.discard)
 
@@ -257,18 +257,20 @@ class Worker:
         if handler is None:
             await self._settle(delivery, "UnknownKind", f"no handler for {task.kind!r}", final=True)
             return
-        with structlog.contextvars.bound_contextvars(task=task.task_id, brand=task.brand):
-            try:
-                result = await handler(task, self.context)
-            except Retry as exc:
-                await self._settle(delivery, "Retry", str(exc), defer_s=exc.defer_s)
-            except Reject as exc:
-                await self._settle(delivery, "Reject", str(exc), final=True)
-            except Exception as exc:
-                log.warning("task.failed", kind=task.kind, attempt=task.attempt, error=repr(exc))
-                await self._settle(delivery, type(exc).__name__, str(exc))
-            else:
-                self._complete(delivery, task, result, started)
+        # Each delivery runs in its own asyncio task, whose context copy ends with it: bind
+        # without unbinding.
+        structlog.contextvars.bind_contextvars(task=task.task_id, brand=task.brand)
+        try:
+            result = await handler(task, self.context)
+        except Retry as exc:
+            await self._settle(delivery, "Retry", str(exc), defer_s=exc.defer_s)
+        except Reject as exc:
+            await self._settle(delivery, "Reject", str(exc), final=True)
+        except Exception as exc:
+            log.warning("task.failed", kind=task.kind, attempt=task.attempt, error=repr(exc))
+            await self._settle(delivery, type(exc).__name__, str(exc))
+        else:
+            self._complete(delivery, task, result, started)
 
     def _complete(self, delivery: Delivery, task: Task, result: Any, started: float) -> None:
         report = ResultReport(
