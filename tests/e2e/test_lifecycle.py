@@ -137,3 +137,31 @@ def test_in_flight_requests_finish_before_exit(
         store.stop()
     assert answer.status_code == 503
     assert "no answer within 2.0s" in answer.json()["detail"]
+
+
+def _workers(service: ServiceProcess) -> list[psutil.Process]:
+    children = psutil.Process(service.pid).children()
+    return [c for c in children if "worker" in c.cmdline() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_run_keeps_its_worker_processes_and_stops_them(
+    service_factory: Callable[..., ServiceProcess],
+) -> None:
+    service = service_factory({"SHUTDOWN_GRACE_SEC": "3"}, args=("run", "--workers", "2"))
+    service.wait_ready()
+    wait_until(lambda: len(_workers(service)) == 2, what="two workers")
+    victim = _workers(service)[0]
+    victim.kill()
+
+    def replaced() -> bool:
+        pids = {worker.pid for worker in _workers(service)}
+        return len(pids) == 2 and victim.pid not in pids
+
+    wait_until(replaced, timeout_s=20, what="the dead worker to be replaced")
+    survivors = [worker.pid for worker in _workers(service)]
+    assert service.stop() == 0
+    wait_until(
+        lambda: all(process_gone(pid) for pid in survivors),
+        what="the workers to stop with the service",
+    )
+    assert "worker.died" in service.log
