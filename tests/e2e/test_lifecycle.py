@@ -140,8 +140,15 @@ def test_in_flight_requests_finish_before_exit(
 
 
 def _workers(service: ServiceProcess) -> list[psutil.Process]:
-    children = psutil.Process(service.pid).children()
-    return [c for c in children if "worker" in c.cmdline() and c.status() != psutil.STATUS_ZOMBIE]
+    """The service's live worker processes (a dead one may linger as a zombie for a moment)."""
+    workers = []
+    for child in psutil.Process(service.pid).children():
+        try:
+            if "worker" in child.cmdline():
+                workers.append(child)
+        except psutil.Error:  # exited or a zombie
+            continue
+    return workers
 
 
 def test_run_keeps_its_worker_processes_and_stops_them(
