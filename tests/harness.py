@@ -65,19 +65,24 @@ class WorkerProcess:
             )
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 30.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise AssertionError(f"worker ignored {sig.name} for {timeout_s}s") from None
-        return self.process.returncode
+        return stop_process(self.process, sig, timeout_s)
 
     @property
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def stop_process(process: subprocess.Popen[bytes], sig: signal.Signals, timeout_s: float) -> int:
+    """Send ``sig`` and return the exit code (killing the process if it overstays)."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise AssertionError(f"{process.args!r} ignored {sig.name} for {timeout_s}s") from None
+    return process.returncode
 
 
 class ServiceProcess:
@@ -129,17 +134,8 @@ class ServiceProcess:
             return httpx.Response(599)
 
     def stop(self, sig: signal.Signals = signal.SIGTERM, timeout_s: float = 20.0) -> int:
-        """Send ``sig`` and return the exit code (killing the process if it overstays)."""
         assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-                raise AssertionError(f"service ignored {sig.name} for {timeout_s}s") from None
-        return self.process.returncode
+        return stop_process(self.process, sig, timeout_s)
 
     @property
     def log(self) -> str:

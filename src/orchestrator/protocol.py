@@ -45,37 +45,32 @@ class TaskError(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     retryable: bool = True
 
 
-class ResultReport(msgspec.Struct, rename="camel", frozen=True, kw_only=True, tag="result"):
+class _Report(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    """What every report says about its task and attempt."""
+
+    v: int = VERSION
+    task_id: str
+    kind: str
+    brand: str
+    worker_id: str
+    attempt: int
+    fence: int
+    chunk_id: str | None = None
+    duration_ms: float
+    finished_at: datetime
+
+
+class ResultReport(_Report, frozen=True, tag="result"):
     """A task's result, published before the task is acknowledged."""
 
-    v: int = VERSION
-    task_id: str
-    kind: str
-    brand: str
-    worker_id: str
-    attempt: int
-    fence: int
-    chunk_id: str | None = None
     result: Any = None
-    duration_ms: float
-    finished_at: datetime
 
 
-class FailureReport(msgspec.Struct, rename="camel", frozen=True, kw_only=True, tag="failure"):
+class FailureReport(_Report, frozen=True, tag="failure"):
     """A failed attempt; ``final`` when it went to the dead-letter stream."""
 
-    v: int = VERSION
-    task_id: str
-    kind: str
-    brand: str
-    worker_id: str
-    attempt: int
-    fence: int
-    chunk_id: str | None = None
     error: TaskError
     final: bool
-    duration_ms: float
-    finished_at: datetime
 
 
 Report = ResultReport | FailureReport
