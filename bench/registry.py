@@ -63,12 +63,13 @@ from bench.http import (
     running_peer,
 )
 from orchestrator import legacy
-from orchestrator.brand import Brand, BrandStatus
+from orchestrator.brand import Brand
 from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
 from orchestrator.store.embedded import EmbeddedServer
 from orchestrator.store.scripts import load_script
+from orchestrator.types import BrandStatus
 
 TARGET_P99_MS = 5.0
 PAGE = 100

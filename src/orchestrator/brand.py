@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,7 +21,7 @@ from pydantic import (
 )
 
 from orchestrator.languages import ISO_639_1
-from orchestrator.types import CamelModel
+from orchestrator.types import BrandStatus, CamelModel
 
 SLUG_PATTERN = r"^[a-z0-9-]{1,64}$"
 _SLUG_MAX = 64
@@ -41,11 +40,6 @@ def _iso_639_1(code: str) -> str:
 
 
 Language = Annotated[str, AfterValidator(_iso_639_1)]
-
-
-class BrandStatus(StrEnum):
-    ACTIVE = "active"
-    PAUSED = "paused"
 
 
 class StrictModel(CamelModel):

@@ -15,16 +15,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 import msgspec
 from pydantic import ValidationError
 
-from orchestrator.brand import Brand, BrandStatus
+from orchestrator.brand import Brand
 from orchestrator.errors import OrchestratorError
-from orchestrator.types import CamelModel
+from orchestrator.types import BrandStatus, CamelModel, SourceRef
 
 __all__ = [
     "ApiError",
@@ -39,7 +39,6 @@ __all__ = [
     "problem_from_response",
 ]
 
-SourceType = Literal["rss", "atom", "json", "file"]
 DEFAULT_TIMEOUT_S = 10.0
 _BRANDS = "/v1/brands"
 
@@ -81,18 +80,6 @@ class ApiError(ClientError):
         message = f"{problem.title}: {problem.detail}" if problem.detail else problem.title
         super().__init__(message)
         self.problem = problem
-
-
-@dataclass(frozen=True)
-class SourceRef:
-    """Where mentions come from: a feed or JSON URL, or a local JSON Lines file."""
-
-    type: SourceType
-    location: str
-
-    def to_document(self) -> dict[str, str]:
-        where = "path" if self.type == "file" else "url"
-        return {"type": self.type, where: self.location}
 
 
 @dataclass(frozen=True)

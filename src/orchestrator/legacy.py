@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio import Redis
 
-from orchestrator.brand import BrandStatus
 from orchestrator.registry import Registry, is_slug
 from orchestrator.store.scripts import load_script
-from orchestrator.types import text
+from orchestrator.types import BrandStatus, text
 
 log = structlog.get_logger(__name__)
 

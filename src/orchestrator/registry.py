@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import structlog
 from redis.asyncio import Redis
 
-from orchestrator.brand import SLUG_PATTERN, Brand, BrandStatus, legacy_brand, now
+from orchestrator.brand import SLUG_PATTERN, Brand, legacy_brand, now
 from orchestrator.errors import (
     BrandExistsError,
     BrandNotFoundError,
@@ -23,6 +23,7 @@ from orchestrator.errors import (
 from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
 from orchestrator.store.scripts import load_script
+from orchestrator.types import BrandStatus
 
 log = structlog.get_logger(__name__)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -28,3 +32,23 @@ ScriptArg = bytes | str | int | float
 def text(value: bytes | str) -> str:
     """A Redis reply as text (the client returns bytes; some typings say str)."""
     return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+class BrandStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+
+
+SourceType = Literal["rss", "atom", "json", "file"]
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """Where mentions come from: a feed or JSON URL, or a local JSON Lines file."""
+
+    type: SourceType
+    location: str
+
+    def to_document(self) -> dict[str, str]:
+        where = "path" if self.type == "file" else "url"
+        return {"type": self.type, where: self.location}

@@ -6,12 +6,13 @@ import anyio
 import pytest
 from redis.asyncio import Redis
 
-from orchestrator.brand import Brand, BrandCreate, BrandStatus, new_brand, now
+from orchestrator.brand import Brand, BrandCreate, new_brand, now
 from orchestrator.errors import BrandExistsError, BrandNotFoundError, VersionConflictError
 from orchestrator.keys import Keys
 from orchestrator.legacy import LegacySync, sync
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
+from orchestrator.types import BrandStatus
 
 KEYS = Keys()
 

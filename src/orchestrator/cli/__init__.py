@@ -6,7 +6,6 @@ import os
 import sys
 from typing import Annotated
 
-import httpx
 import structlog
 import typer
 
@@ -117,6 +116,8 @@ def check(
     timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for an answer.")] = 5.0,
 ) -> None:
     """Exit 0 when the service answers GET /health/ready with 200, else print why and exit 1."""
+    import httpx  # noqa: PLC0415 - keeps start-up fast
+
     base = url or f"http://127.0.0.1:{load_settings().port}"
     try:
         response = httpx.get(f"{base.rstrip('/')}/health/ready", timeout=timeout)

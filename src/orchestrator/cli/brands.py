@@ -12,11 +12,10 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Annotated, get_args
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
 
-from orchestrator.brand import Brand, BrandStatus
 from orchestrator.cli.output import (
     BRAND_COLUMNS,
     brand_document,
@@ -26,7 +25,11 @@ from orchestrator.cli.output import (
     echo_json,
     echo_table,
 )
-from orchestrator.client import BrandDraft, Client, ClientError, SourceRef, SourceType
+from orchestrator.types import BrandStatus, SourceRef, SourceType
+
+if TYPE_CHECKING:  # the client and the brand model load only when a command runs
+    from orchestrator.brand import Brand
+    from orchestrator.client import Client
 
 DEFAULT_URL = "http://127.0.0.1:9000"
 _SOURCE_TYPES: dict[str, SourceType] = {kind: kind for kind in get_args(SourceType)}
@@ -65,6 +68,8 @@ def api_key(environ: Mapping[str, str]) -> str | None:
 @contextmanager
 def _client(url: str) -> Iterator[Client]:
     """A client of the API; any ClientError becomes its message on stderr and exit 1."""
+    from orchestrator.client import Client, ClientError  # noqa: PLC0415 - keeps start-up fast
+
     try:
         with Client.from_url(url, api_key=api_key(os.environ)) as client:
             yield client
@@ -141,6 +146,8 @@ def add(  # noqa: PLR0913 - typer declares one parameter per option
     url: Url = DEFAULT_URL,
 ) -> None:
     """Register a brand and print it (unset settings take the server's defaults)."""
+    from orchestrator.client import BrandDraft  # noqa: PLC0415 - keeps start-up fast
+
     draft = BrandDraft(
         name=name,
         keywords=tuple(keyword),

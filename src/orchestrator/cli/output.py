@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from orchestrator.brand import Brand, FileSource
-from orchestrator.client import ApiError, ClientError
+if TYPE_CHECKING:  # loaded only when a command runs, to keep the CLI's start-up fast
+    from orchestrator.brand import Brand
+    from orchestrator.client import ClientError
 
 Row = Sequence[str]
 BRAND_COLUMNS = ("slug", "name", "status", "keywords", "interval", "sources")
@@ -31,7 +32,7 @@ def brand_row(brand: Brand) -> Row:
 def brand_fields(brand: Brand) -> list[Row]:
     """``brands show``: one (label, value) pair per setting, one row per source."""
     sources = [
-        f"{source.type} {source.path if isinstance(source, FileSource) else source.url}"
+        f"{source.type} {source.path if source.type == 'file' else source.url}"
         for source in brand.sources
     ] or ["-"]
     return [
@@ -63,6 +64,8 @@ def plain_table(rows: Sequence[Row]) -> str:
 def error_lines(exc: ClientError) -> list[str]:
     """``orchestrator: <title>: <detail>``, then ``  <field>: <message>`` per invalid field."""
     lines = [f"orchestrator: {exc}"]
+    from orchestrator.client import ApiError  # noqa: PLC0415 - keeps start-up fast
+
     if isinstance(exc, ApiError):
         lines += [f"  {error.field}: {error.message}" for error in exc.problem.errors]
     return lines

@@ -19,7 +19,6 @@ from orchestrator.brand import (
     Brand,
     BrandCreate,
     BrandSpec,
-    BrandStatus,
     merge_patch,
     new_brand,
     now,
@@ -27,7 +26,7 @@ from orchestrator.brand import (
 )
 from orchestrator.errors import VersionConflictError
 from orchestrator.registry import ANY_VERSION
-from orchestrator.types import CamelModel
+from orchestrator.types import BrandStatus, CamelModel
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
