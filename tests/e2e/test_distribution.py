@@ -50,15 +50,20 @@ def settled(store: SyncRedis, slug: str) -> bool:
     return store.hlen(KEYS.pending_chunks(slug)) == 0 and not store.hgetall(KEYS.task_in_flight)
 
 
-def completed(service: ServiceProcess, kind: str) -> float:
+def counted(service: ServiceProcess, family_name: str, kind: str) -> float:
+    """A counter's total for one task kind, from the service's /metrics."""
     for family in text_string_to_metric_families(service.get("/metrics").text):
-        if family.name == "orchestrator_tasks_completed":
+        if family.name == family_name:
             return sum(
-                s.value
-                for s in family.samples
-                if s.labels.get("kind") == kind and s.name.endswith("_total")
+                sample.value
+                for sample in family.samples
+                if sample.labels.get("kind") == kind and sample.name.endswith("_total")
             )
     return 0.0
+
+
+def completed(service: ServiceProcess, kind: str) -> float:
+    return counted(service, "orchestrator_tasks_completed", kind)
 
 
 def test_a_task_of_a_killed_worker_is_completed_by_another_exactly_once(
@@ -105,6 +110,8 @@ def test_one_leader_dispatches_and_another_takes_over_when_it_dies(
     add_brand(replicas[leader], store, "nike", 40, chunkSize=5, maxInFlight=2)
     worker_factory("--visibility-timeout", "2")
     wait_until(lambda: store.scard("test:started") == 2, what="two chunks in flight")
+    assert counted(replicas[leader], "orchestrator_tasks_dispatched", "analyze") == 2
+    assert counted(replicas[follower], "orchestrator_tasks_dispatched", "analyze") == 0
 
     replicas[leader].stop(signal.SIGKILL)
     store.delete("test:hold")
