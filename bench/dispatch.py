@@ -35,7 +35,7 @@ from typing import Any
 import redis
 import structlog
 
-from bench.http import RESULTS_DIR, ROOT, _machine, _raise_exit
+from bench.http import RESULTS_DIR, ROOT, _machine, _raise_exit, name_list
 from bench.peers.dispatch import (
     arq_peer,
     bullmq_peer,
@@ -416,17 +416,6 @@ def write_results(bench: Bench, rows: Sequence[Row]) -> Path:
 # --- command line ------------------------------------------------------------------------------
 
 
-def _peer_names(value: str) -> list[str]:
-    known = [peer.name for peer in PEERS]
-    names = [name.strip() for name in value.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(known))
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(known)}"
-        )
-    return names
-
-
 def _worker_counts(value: str) -> list[int]:
     try:
         counts = [int(part) for part in value.split(",") if part.strip()]
@@ -455,7 +444,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--peers",
-        type=_peer_names,
+        type=name_list([peer.name for peer in PEERS]),
         default=names,
         help=f"comma-separated subset of: {', '.join(names)} (default: all)",
     )

@@ -569,7 +569,9 @@ def can_pin() -> bool:
     return True
 
 
-def _names(known: Sequence[str]) -> Callable[[str], list[str]]:
+def name_list(known: Sequence[str]) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated list of names, each one of ``known``."""
+
     def parse(value: str) -> list[str]:
         names = [name.strip() for name in value.split(",") if name.strip()]
         unknown = sorted(set(names) - set(known))
@@ -600,13 +602,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--routes",
-        type=_names(route_names),
+        type=name_list(route_names),
         default=route_names,
         help=f"comma-separated subset of: {', '.join(route_names)} (default: all)",
     )
     parser.add_argument(
         "--peers",
-        type=_names(peer_names),
+        type=name_list(peer_names),
         default=peer_names,
         help=f"comma-separated subset of: {', '.join(peer_names)} (default: all)",
     )
