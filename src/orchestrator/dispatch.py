@@ -47,9 +47,6 @@ class ActiveEntry(msgspec.Struct, frozen=True):
     dispatched_ms: int
 
 
-decode_active = msgspec.json.Decoder(ActiveEntry).decode
-
-
 @dataclass(frozen=True)
 class StreamStats:
     name: str
