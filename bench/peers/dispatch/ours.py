@@ -3,7 +3,7 @@
 Pre-fill: the scheduler's own dispatch path (``TaskQueue.dispatch`` under a held lease: the Lua
 script that checks the lease and fence, counts the task in flight and puts it on the ``noop``
 stream), 1,000 tasks per pipeline. Workers: W ``orchestrator worker --kinds noop --burst``
-processes (concurrency 256). Collection: the orchestrator's ``Collector`` (the class every
+processes (concurrency 2048). Collection: the orchestrator's ``Collector`` (the class every
 replica runs) reads the results through its consumer group, releases each task's place in the
 caps, and acknowledges and deletes the reports, a batch at a time.
 """
@@ -26,7 +26,7 @@ from orchestrator.protocol import new_task
 NAME = "ours"
 KIND = "noop"
 PREFILL_BATCH = 1000
-CONCURRENCY = 256
+CONCURRENCY = 2048
 
 
 async def _prefill(redis: Redis, keys: Keys, tasks: int) -> None:
