@@ -29,13 +29,6 @@ def service(
     assert process.stop() == 0
 
 
-@pytest.fixture
-def api(service: ServiceProcess, store: SyncRedis) -> Iterator[httpx.Client]:
-    """A client of the service; the ``store`` fixture has emptied the store."""
-    with httpx.Client(base_url=service.url, timeout=10) as client:
-        yield client
-
-
 def _problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"

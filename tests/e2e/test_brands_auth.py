@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from redis import Redis as SyncRedis
 
 from orchestrator.store.embedded import EmbeddedServer
 from tests.harness import ServiceProcess
@@ -23,12 +22,6 @@ def service(
     process = ServiceProcess(tmp_path_factory.mktemp("auth"), env).start().wait_ready()
     yield process
     assert process.stop() == 0
-
-
-@pytest.fixture
-def api(service: ServiceProcess, store: SyncRedis) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service.url, timeout=10) as client:
-        yield client
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis as SyncRedis
 
@@ -66,13 +67,19 @@ def completed(service: ServiceProcess, kind: str) -> float:
     return counted(service, "orchestrator_tasks_completed", kind)
 
 
+@pytest.fixture
+def service(
+    valkey: EmbeddedServer, service_factory: Callable[..., ServiceProcess]
+) -> ServiceProcess:
+    """One orchestrator on the session server, with short leases and claim times."""
+    return service_factory({"REDIS_URL": valkey.url, **FAST}).wait_ready()
+
+
 def test_a_task_of_a_killed_worker_is_completed_by_another_exactly_once(
-    valkey: EmbeddedServer,
+    service: ServiceProcess,
     store: SyncRedis,
-    service_factory: Callable[..., ServiceProcess],
     worker_factory: Callable[..., WorkerProcess],
 ) -> None:
-    service = service_factory({"REDIS_URL": valkey.url, **FAST}).wait_ready()
     store.set("test:hold", 1)
     add_brand(service, store, "nike", 10, chunkSize=5, maxInFlight=1)
     first = worker_factory("--visibility-timeout", "1")
@@ -128,12 +135,10 @@ def test_one_leader_dispatches_and_another_takes_over_when_it_dies(
 
 
 def test_a_failing_task_is_retried_dead_lettered_and_redriven(
-    valkey: EmbeddedServer,
+    service: ServiceProcess,
     store: SyncRedis,
-    service_factory: Callable[..., ServiceProcess],
     worker_factory: Callable[..., WorkerProcess],
 ) -> None:
-    service = service_factory({"REDIS_URL": valkey.url, **FAST}).wait_ready()
     store.set("test:fail", 1)
     add_brand(service, store, "nike", 5, chunkSize=5)
     worker_factory("--visibility-timeout", "2")
@@ -161,12 +166,10 @@ def test_a_failing_task_is_retried_dead_lettered_and_redriven(
 
 
 def test_sigterm_lets_the_tasks_in_flight_finish(
-    valkey: EmbeddedServer,
+    service: ServiceProcess,
     store: SyncRedis,
-    service_factory: Callable[..., ServiceProcess],
     worker_factory: Callable[..., WorkerProcess],
 ) -> None:
-    service = service_factory({"REDIS_URL": valkey.url, **FAST}).wait_ready()
     store.set("test:hold", 1)
     add_brand(service, store, "nike", 10, chunkSize=5, maxInFlight=2)
     worker = worker_factory()
