@@ -1,13 +1,16 @@
 """The collector: in every replica, read workers' reports from the results stream through the
 ``collectors`` consumer group, apply each, and acknowledge it only after its effect is stored.
 
-Applying a result releases the task's place in the caps (idempotently: a redelivered report
-changes nothing) and wakes its brand, so the scheduler hands it the next chunk at once.
+An ``analyze`` task's result is a chunk result: it is applied to its brand's aggregate exactly
+once, or parked with the reason. Every result releases the task's place in the caps
+(idempotently: a redelivered report changes nothing) and wakes its brand, so the scheduler hands
+it the next chunk at once.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 
 import structlog
 from redis.asyncio import Redis
@@ -16,30 +19,32 @@ from redis.exceptions import ResponseError
 from orchestrator.dispatch import COLLECTORS_GROUP, TaskQueue
 from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
-from orchestrator.protocol import FailureReport, ResultReport, decode_report
+from orchestrator.parking import Reason
+from orchestrator.protocol import DecodeError, FailureReport, ResultEnvelope, decode_envelope
+from orchestrator.results import Incoming, ResultIntake
 from orchestrator.store.streams import Entry, entries, group_entries
 
 log = structlog.get_logger(__name__)
 
+ANALYZE = "analyze"  # the kind whose results are chunk results, applied to aggregates
 
+
+@dataclass
 class Collector:
-    def __init__(
-        self,
-        redis: Redis,
-        keys: Keys,
-        metrics: Metrics,
-        consumer: str,
-        claim_idle_s: float = 60.0,
-    ) -> None:
-        self.claim_idle_ms = int(claim_idle_s * 1000)  # pending this long: its collector died
-        self.redis = redis
-        self.keys = keys
-        self.metrics = metrics
-        self.consumer = consumer
-        self.batch = 500  # reports per read
-        self.queue = TaskQueue(redis, keys)
-        self._ready = False
-        self._next_claim_ms = 0
+    redis: Redis
+    keys: Keys
+    metrics: Metrics
+    intake: ResultIntake
+    consumer: str
+    claim_idle_s: float = 60.0  # results pending this long: their collector died
+    batch: int = 500  # reports per read
+    queue: TaskQueue = field(init=False)
+    _ready: bool = field(init=False, default=False)
+    _next_claim_ms: int = field(init=False, default=0)
+
+    def __post_init__(self) -> None:
+        self.claim_idle_ms = int(self.claim_idle_s * 1000)
+        self.queue = TaskQueue(self.redis, self.keys)
 
     async def step(self) -> float:
         if not self._ready:
@@ -79,22 +84,32 @@ class Collector:
         """Apply a batch of reports in a few round trips, then acknowledge and delete them."""
         if not batch:
             return
-        results: list[ResultReport] = []
+        completed: list[ResultEnvelope] = []
+        incoming: list[Incoming] = []
         for _, raw in batch:
-            report = _decode(raw)
-            if isinstance(report, ResultReport):
-                results.append(report)
-            elif isinstance(report, FailureReport):
+            try:
+                report = decode_envelope(raw)
+            except (ValueError, TypeError) as exc:  # msgspec's DecodeError and ValidationError
+                reason = Reason.NOT_JSON if isinstance(exc, DecodeError) else Reason.INVALID
+                incoming.append(Incoming(raw, None, None, reason, f"not a report: {exc}"))
+                continue
+            if isinstance(report, FailureReport):
                 self._failed(report)
-        if results:
-            await self._completed(results)
+                continue
+            completed.append(report)
+            if report.kind == ANALYZE:
+                incoming.append(Incoming.decode(raw, report.result, report.brand))
+        if incoming:
+            await self.intake.apply(incoming, "stream")
+        if completed:
+            await self._completed(completed)
         ids = [entry_id for entry_id, _ in batch]
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.xack(self.keys.result_stream, COLLECTORS_GROUP, *ids)
             pipe.xdel(self.keys.result_stream, *ids)
             await pipe.execute()
 
-    async def _completed(self, reports: list[ResultReport]) -> None:
+    async def _completed(self, reports: list[ResultEnvelope]) -> None:
         """Release each task's place in the caps (a duplicate report finds nothing to release)
         and wake its brand, so the scheduler hands it the next chunk at once."""
         chunks = [(report.brand, report.chunk_id) for report in reports if report.chunk_id]
@@ -116,11 +131,3 @@ class Collector:
     def _failed(self, report: FailureReport) -> None:
         outcome = "dead_lettered" if report.final else "retried"
         self.metrics.tasks_failed.labels(report.kind, outcome).inc()
-
-
-def _decode(raw: bytes) -> ResultReport | FailureReport | None:
-    try:
-        return decode_report(raw)
-    except (ValueError, TypeError) as exc:  # msgspec's DecodeError and ValidationError
-        log.warning("report.invalid", error=str(exc), raw=raw[:500].decode(errors="replace"))
-        return None

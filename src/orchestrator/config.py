@@ -5,14 +5,19 @@ from __future__ import annotations
 import socket
 import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from orchestrator.aggregator import AggregationSettings
+
 from orchestrator.errors import ConfigurationError
+from orchestrator.spikes import SpikeSettings
+from orchestrator.types import MergeRule
 
 LogLevel = Literal["debug", "info", "warn", "error"]
 
@@ -67,6 +72,27 @@ class Settings(BaseSettings):
     )
     registry_sync_sec: float = Field(5.0, gt=0, le=3600, description="brands:list sync period")
 
+    merge_similarity_threshold: float = Field(0.75, ge=-1, le=1, description="cluster merge")
+    merge_rule: MergeRule = Field(MergeRule.COSINE, description="for external workers' models")
+    own_merge_rule: MergeRule = Field(MergeRule.CENTRED, description="for orchestrator/ models")
+    max_clusters_per_brand: int = Field(500, ge=1, le=100_000)
+    cluster_sample_size: int = Field(50, ge=1, le=10_000, description="mention ids per cluster")
+    cluster_cache_brands: int = Field(128, ge=1, le=1_000_000, description="brands in memory")
+    result_dedup_sec: float = Field(7 * 86_400, gt=0, description="processed-markers kept")
+    legacy_poll_sec: float = Field(1.0, gt=0, le=3600, description="legacy results lists poll")
+    legacy_lease_sec: float = Field(30.0, gt=0, le=3600, description="one reader per list")
+    failed_keep: int = Field(10_000, ge=1, description="parked payloads kept in the stream")
+    failed_keep_per_brand: int = Field(1_000, ge=1, description="kept in failed:brand:{slug}")
+    spike_resolution: Literal["minute", "hour"] = "hour"
+    spike_z_threshold: float = Field(4.0, gt=0, le=100)
+    spike_min_count: int = Field(20, ge=1)
+    spike_persistence: int = Field(1, ge=1, le=1000, description="unusual buckets in a row")
+    spike_cooldown_buckets: int = Field(6, ge=0, le=10_000)
+    spike_alpha: float = Field(0.1, gt=0, lt=1, description="baseline weight of a new bucket")
+    spike_warmup_buckets: int = Field(12, ge=1, le=10_000)
+    spike_grace_sec: float = Field(60.0, ge=0, le=86_400)
+    spike_max_wait_sec: float = Field(600.0, gt=0, le=86_400)
+
     max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024, description="request body limit")
     shutdown_grace_sec: float = Field(10.0, gt=0, le=300)
     redis_timeout_sec: float = Field(2.0, gt=0, le=60, description="per-command timeout")
@@ -104,6 +130,32 @@ class Settings(BaseSettings):
             if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc):
                 raise ValueError(f"{origin!r} is not an origin like https://example.com")
         return origins
+
+    def aggregation_settings(self) -> AggregationSettings:
+        # numpy comes with these: imported here, not at the CLI's start
+        from orchestrator.aggregator import AggregationSettings  # noqa: PLC0415
+        from orchestrator.clusters import MergeSettings  # noqa: PLC0415
+
+        merge = MergeSettings(
+            threshold=self.merge_similarity_threshold,
+            max_clusters=self.max_clusters_per_brand,
+            sample_size=self.cluster_sample_size,
+            rule=self.merge_rule,
+            own_rule=self.own_merge_rule,
+        )
+        return AggregationSettings(merge, self.result_dedup_sec, self.cluster_cache_brands)
+
+    def spike_settings(self) -> SpikeSettings:
+        return SpikeSettings(
+            resolution=self.spike_resolution,
+            z_threshold=self.spike_z_threshold,
+            min_count=self.spike_min_count,
+            persistence=self.spike_persistence,
+            cooldown=self.spike_cooldown_buckets,
+            alpha=self.spike_alpha,
+            warmup=self.spike_warmup_buckets,
+            grace_s=self.spike_grace_sec,
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

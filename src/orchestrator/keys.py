@@ -174,6 +174,48 @@ class Keys:
         """Hash: chunk id → JSON range of the chunks cut and not yet applied."""
         return f"{self.prefix}:{{{slug}}}:chunks-pending"
 
+    def aggregate(self, slug: str) -> str:
+        """Hash: the brand's totals (chunks, mentions, sentiment), cluster version, last chunk."""
+        return f"{self.prefix}:{{{slug}}}:aggregate"
+
+    def chunks_applied(self, slug: str) -> str:
+        """Sorted set: chunk id → when it was applied; the processed-markers."""
+        return f"{self.prefix}:{{{slug}}}:chunks-applied"
+
+    def topics(self, slug: str) -> str:
+        """Sorted set: topic → chunks that named it."""
+        return f"{self.prefix}:{{{slug}}}:topics"
+
+    def clusters(self, slug: str) -> str:
+        """Hash: cluster id → the cluster (msgpack)."""
+        return f"{self.prefix}:{{{slug}}}:clusters"
+
+    def buckets(self, slug: str, resolution: str) -> str:
+        """Hash: bucket start (ms) → the bucket's counts (JSON); resolution minute/hour/day."""
+        return f"{self.prefix}:{{{slug}}}:buckets:{resolution}"
+
+    def expected(self, slug: str) -> str:
+        """Hash: ``<resolution>:<bucket start>`` → mentions accepted for that bucket, so a
+        window knows whether every mention in it has been analysed."""
+        return f"{self.prefix}:{{{slug}}}:expected"
+
+    def spike_state(self, slug: str) -> str:
+        """Hash: the spike detector's baseline and the last bucket it evaluated."""
+        return f"{self.prefix}:{{{slug}}}:spike-state"
+
+    def spikes(self, slug: str) -> str:
+        """Sorted set: spike event JSON → bucket start (ms)."""
+        return f"{self.prefix}:{{{slug}}}:spikes"
+
+    def legacy_lease(self, slug: str) -> str:
+        """String with expiry: the replica reading the brand's legacy results list."""
+        return f"{self.prefix}:{{{slug}}}:legacy-lease"
+
+    @property
+    def failed_stream(self) -> str:
+        """Stream of every parked payload (reason, brand if known, raw), newest last."""
+        return f"{self.prefix}:{{failed}}:stream"
+
     def brand_data(self, slug: str) -> list[str]:
         """Every key holding data about one brand, deleted by ``DELETE ...?purge=true``."""
         return [
@@ -198,5 +240,10 @@ _BRAND_PARTS = (
     "buckets:hour",
     "buckets:day",
     "chunks-applied",
+    "topics",
+    "expected",
+    "spike-state",
+    "spikes",
+    "legacy-lease",
     "summary-history",
 )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -17,6 +19,8 @@ from prometheus_client import (
     platform_collector,
     process_collector,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS_S = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -121,6 +125,69 @@ class Metrics:
             ["state"],
             registry=r,
         )
+        # Collection and aggregation; the first seven keep the original service's names.
+        self.brands_processed = Counter(
+            "orchestrator_brands_processed",
+            "Brands whose aggregate a batch of results changed (once per brand and batch).",
+            registry=r,
+        )
+        self.chunks_merged = Counter(
+            "orchestrator_chunks_merged", "Chunk results merged into aggregates.", registry=r
+        )
+        self.clusters_aggregated = Counter(
+            "orchestrator_clusters_aggregated",
+            "Incoming clusters merged into a brand's clusters or added as new ones.",
+            registry=r,
+        )
+        self.processing_time = Histogram(
+            "orchestrator_processing_time_seconds",
+            "CPU time to plan one batch of results (counts, buckets, cluster merges).",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.io_time = Histogram(
+            "orchestrator_io_time_seconds",
+            "Time waiting on Redis while applying one batch of results.",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.redis_read_latency = Histogram(
+            "orchestrator_redis_read_latency_seconds",
+            "Latency of the collector's Redis reads (results, clusters).",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.redis_write_latency = Histogram(
+            "orchestrator_redis_write_latency_seconds",
+            "Latency of the collector's Redis writes (aggregate updates).",
+            buckets=_LATENCY_BUCKETS_S,
+            registry=r,
+        )
+        self.results_applied = Counter(
+            "orchestrator_results_applied", "Chunk results applied (exactly once).", registry=r
+        )
+        self.results_duplicate = Counter(
+            "orchestrator_results_duplicate",
+            "Chunk results skipped because their chunk was applied already.",
+            registry=r,
+        )
+        self.aggregate_replans = Counter(
+            "orchestrator_aggregate_replans",
+            "Batches of one brand planned again: a duplicate found, or another replica merged"
+            " the brand's clusters first.",
+            ["cause"],
+            registry=r,
+        )
+        self.payloads_parked = Counter(
+            "orchestrator_payloads_parked",
+            "Invalid results parked (GET /v1/failed), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.spikes = Counter(
+            "orchestrator_spikes_detected", "Spike events detected, all brands.", registry=r
+        )
+        ResourceCollector(self.registry)
         self.loop_up = Gauge(
             "orchestrator_loop_up", "1 while a background loop is running.", ["loop"], registry=r
         )
@@ -145,3 +212,31 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class ResourceCollector(Collector):
+    """The original service's process gauges: resident memory and CPU time, read at scrape."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        yield GaugeMetricFamily(
+            "orchestrator_memory_usage_bytes", "Resident memory of this process.", _rss_bytes()
+        )
+        yield GaugeMetricFamily(
+            "orchestrator_cpu_user_time_seconds", "CPU time in user mode.", usage.ru_utime
+        )
+        yield GaugeMetricFamily(
+            "orchestrator_cpu_system_time_seconds", "CPU time in kernel mode.", usage.ru_stime
+        )
+
+
+def _rss_bytes() -> float:
+    """Current resident set size (Linux /proc; the peak from getrusage elsewhere)."""
+    try:
+        statm = Path("/proc/self/statm").read_bytes()
+        return int(statm.split()[1]) * resource.getpagesize()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0

@@ -76,6 +76,13 @@ class FailureReport(_Report, frozen=True, tag="failure"):
 Report = ResultReport | FailureReport
 
 
+class ResultEnvelope(_Report, frozen=True, tag="result"):
+    """A result report as the collector reads it: ``result`` left undecoded until its kind
+    says what it is (an ``analyze`` task's result is a chunk result)."""
+
+    result: msgspec.Raw = msgspec.Raw(b"null")
+
+
 class Delivery(msgspec.Struct, frozen=True):
     """One entry read from a task stream: its id, the task, or why it is not one."""
 
@@ -119,6 +126,7 @@ _encoder = msgspec.json.Encoder()
 encode = _encoder.encode
 decode_task = msgspec.json.Decoder(Task).decode
 decode_report = msgspec.json.Decoder(Report).decode
+decode_envelope = msgspec.json.Decoder(ResultEnvelope | FailureReport).decode
 decode_dead = msgspec.json.Decoder(DeadLetter).decode
 decode_heartbeat = msgspec.json.Decoder(Heartbeat).decode
 

@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import structlog
 from redis.asyncio import Redis
@@ -23,7 +24,7 @@ from orchestrator.errors import (
 from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
 from orchestrator.store.scripts import load_script
-from orchestrator.types import BrandStatus
+from orchestrator.types import BrandStatus, text
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +74,18 @@ class Registry:
         with self.metrics.redis_timer("registry_get"):
             document = await self.redis.hget(self.keys.brand_docs, slug)
         return document if isinstance(document, bytes) else None
+
+    async def known(self, slugs: list[str]) -> set[str]:
+        """Those of ``slugs`` that are registered brands."""
+        if not slugs:
+            return set()
+        found = await self.redis.hmget(self.keys.brand_versions, slugs)
+        return {slug for slug, version in zip(slugs, found, strict=True) if version is not None}
+
+    async def slugs(self) -> list[str]:
+        """Every registered slug, in order."""
+        found = cast(list[bytes], await self.redis.zrange(self.keys.brand_index, 0, -1))
+        return [text(slug) for slug in found]
 
     async def get(self, slug: str) -> Brand:
         document = await self.get_document(slug)

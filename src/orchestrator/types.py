@@ -34,6 +34,13 @@ def text(value: bytes | str) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
+class MergeRule(StrEnum):
+    """How cluster centroids are compared (docs/aggregation.md)."""
+
+    COSINE = "cosine"  # raw cosine, the original's rule
+    CENTRED = "centred"  # cosine after subtracting the brand's mean centroid
+
+
 class BrandStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"

@@ -19,6 +19,7 @@ from orchestrator.protocol import FIELD, Task, encode, new_task
 from orchestrator.registry import Registry
 from orchestrator.scheduler import Scheduler
 from orchestrator.worker import Context, Retry, Worker, WorkerSettings
+from tests.collection import build
 
 KEYS = Keys()
 FAST = WorkerSettings(
@@ -33,7 +34,7 @@ async def parts(redis: Redis) -> tuple[Registry, Scheduler, Collector]:
     return (
         Registry(redis, KEYS, metrics),
         Scheduler(redis, KEYS, lease, metrics),
-        Collector(redis, KEYS, metrics, consumer="replica-a"),
+        build(redis, consumer="replica-a").collector,
     )
 
 

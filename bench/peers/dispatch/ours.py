@@ -16,12 +16,14 @@ import sys
 from redis.asyncio import Redis
 
 from bench.peers.dispatch.harness import Run, Workers
-from orchestrator.collect import Collector
+from orchestrator.collection import build_collection
+from orchestrator.config import load_settings
 from orchestrator.dispatch import TaskQueue
 from orchestrator.keys import Keys
 from orchestrator.leader import Lease
 from orchestrator.metrics import Metrics
 from orchestrator.protocol import new_task
+from orchestrator.registry import Registry
 
 NAME = "ours"
 KIND = "noop"
@@ -46,7 +48,8 @@ async def _prefill(redis: Redis, keys: Keys, tasks: int) -> None:
 
 
 async def _collect(redis: Redis, keys: Keys, tasks: int, group: Workers) -> None:
-    collector = Collector(redis, keys, Metrics(), consumer="bench")
+    settings = load_settings(orchestrator_id="bench")
+    collector = build_collection(Registry(redis, keys, Metrics()), settings).collector
     collector.batch = 1000
     seen = 0
     while seen < tasks:

@@ -9,12 +9,14 @@ from fastapi import Depends
 from redis.asyncio import Redis
 from starlette.requests import Request
 
+from orchestrator.brand_view import BrandView
 from orchestrator.config import Settings
 from orchestrator.dispatch import TaskQueue
 from orchestrator.fleet import Fleet
 from orchestrator.health import RedisWatch
 from orchestrator.leader import Lease
 from orchestrator.metrics import Metrics
+from orchestrator.parking import ParkingLot
 from orchestrator.registry import Registry
 from orchestrator.supervisor import Supervisor
 
@@ -32,6 +34,8 @@ class Services:
     queue: TaskQueue
     lease: Lease
     fleet: Fleet
+    brand_view: BrandView
+    parking: ParkingLot
     started_monotonic: float
 
 

@@ -26,8 +26,9 @@ from orchestrator.app.problems import (
     handle_registry_error,
     handle_validation_error,
 )
-from orchestrator.app.routes import brands, health, metrics, tasks, workers
-from orchestrator.collect import Collector
+from orchestrator.app.routes import aggregates, brands, failed, health, metrics, tasks, workers
+from orchestrator.brand_view import BrandView
+from orchestrator.collection import build_collection
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import ConfigurationError, RegistryError
 from orchestrator.fleet import Fleet, PipelineGauges
@@ -74,9 +75,13 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(RegistryError, handle_registry_error)
     app.include_router(brands.router)
+    app.include_router(aggregates.router)
+    app.include_router(failed.router)
     app.include_router(tasks.router)
     app.include_router(workers.router)
-    add_lean_routes(app, [*health.ROUTES, *metrics.ROUTES])
+    add_lean_routes(
+        app, [*health.ROUTES, *metrics.ROUTES], models=[*aggregates.MODELS, *failed.MODELS]
+    )
     _mount_docs(app)
     if settings.cors_origins:
         app.add_middleware(
@@ -115,15 +120,11 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
             max_attempts=settings.task_max_attempts,
         ),
     )
-    collector = Collector(
-        client,
-        keys,
-        collectors,
-        consumer=settings.orchestrator_id,
-        claim_idle_s=settings.result_claim_idle_sec,
-    )
+    collection = build_collection(registry, settings)
     supervisor.add("scheduler", scheduler.step, error_delay_s=lease.renew_every_s)
-    supervisor.add("collector", collector.step)
+    supervisor.add("collector", collection.collector.step)
+    supervisor.add("legacy-results", collection.legacy.step, error_delay_s=settings.legacy_poll_sec)
+    supervisor.add("spike-watch", collection.spikes.step, error_delay_s=collection.spikes.every_s)
     fleet = Fleet(client, keys)
     gauges = PipelineGauges(scheduler.queue, fleet, collectors)
     supervisor.add("pipeline-gauges", gauges.step, error_delay_s=gauges.every_s)
@@ -137,6 +138,8 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
         queue=scheduler.queue,
         lease=lease,
         fleet=fleet,
+        brand_view=BrandView(client, keys),
+        parking=collection.parking,
         started_monotonic=time.monotonic(),
     )
 

@@ -72,20 +72,34 @@ class _TemplatedRoute(Route):
         return match, child_scope
 
 
-def add_lean_routes(app: FastAPI, routes: Sequence[LeanRoute]) -> None:
-    """Mount the routes and make ``app.openapi()`` describe them (call once per app)."""
+def documented(model: Schema) -> dict[str, Any]:
+    """An OpenAPI response of a FastAPI route that answers ``model`` (a msgspec Struct),
+    whose schema ``add_lean_routes(..., models=...)`` adds to the components."""
+    return {
+        "description": model.__doc__ or model.__name__,
+        "content": {"application/json": {"schema": {"$ref": _REF.format(model=model.__name__)}}},
+    }
+
+
+def add_lean_routes(
+    app: FastAPI, routes: Sequence[LeanRoute], models: Sequence[Schema] = ()
+) -> None:
+    """Mount the routes and make ``app.openapi()`` describe them and ``models`` (call once
+    per app)."""
     for lean in routes:
         app.router.routes.append(_TemplatedRoute(lean.path, lean.endpoint, methods=[lean.method]))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _merged_schema(app, routes)
+            app.openapi_schema = _merged_schema(app, routes, models)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _merged_schema(app: FastAPI, routes: Sequence[LeanRoute]) -> dict[str, Any]:
+def _merged_schema(
+    app: FastAPI, routes: Sequence[LeanRoute], models: Sequence[Schema]
+) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title, version=app.version, summary=app.summary, routes=app.routes
     )
@@ -95,6 +109,8 @@ def _merged_schema(app: FastAPI, routes: Sequence[LeanRoute]) -> dict[str, Any]:
         operations[lean.method.lower()] = lean.operation()
         for model in lean.models():
             schemas.update(_components(model))
+    for model in models:
+        schemas.update(_components(model))
     return schema
 
 

@@ -25,6 +25,13 @@ async def read_range(
     return entries(await redis.xrange(stream, start, end, count=count))
 
 
+async def read_range_reverse(
+    redis: Redis, stream: str, end: str | bytes, start: str | bytes, count: int | None = None
+) -> list[Entry]:
+    """Newest first, from ``end`` down to ``start``."""
+    return entries(await redis.xrevrange(stream, end, start, count=count))
+
+
 def group_entries(reply: Any) -> list[tuple[str, Entry]]:
     """(stream, entry) for each entry of an XREADGROUP/XREAD reply (RESP2 list or RESP3 map)."""
     if not reply:

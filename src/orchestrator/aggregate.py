@@ -1,0 +1,186 @@
+"""What a batch of chunk results adds to a brand's aggregate (pure, no I/O).
+
+The original's semantics (DESIGN §4): sentiment counts and score summed, topics united (and
+counted: the number of chunks naming each), mention count from ``meta.mentionCount`` else the
+clusters' sizes, worker spike flags OR-ed. Every count also lands in time buckets at three
+resolutions, so any window's figures add up to the totals:
+
+- by mention time when the result lists its mentions with ``createdAt`` (our workers do), the
+  sentiment labels too when they agree with the chunk's counts;
+- otherwise in the bucket of ``processedAt``.
+
+Topics, chunks, score and cluster counts go to the chunk's dominant bucket (most mentions).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.chunk_result import ChunkResult
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+RESOLUTIONS = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS}
+RETENTION_MS = {"minute": 48 * HOUR_MS, "hour": 90 * DAY_MS, "day": 730 * DAY_MS}
+
+
+@dataclass
+class Bucket:
+    """Counts of one time bucket; stored as JSON with one-letter keys (``as_json``)."""
+
+    volume: int = 0
+    chunks: int = 0
+    positive: int = 0
+    neutral: int = 0
+    negative: int = 0
+    score: float = 0.0
+    topics: Counter[str] = field(default_factory=Counter)
+    clusters: Counter[str] = field(default_factory=Counter)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "v": self.volume,
+            "c": self.chunks,
+            "p": self.positive,
+            "u": self.neutral,
+            "n": self.negative,
+            "s": self.score,
+            "t": dict(self.topics),
+            "k": dict(self.clusters),
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> Bucket:
+        return cls(
+            volume=int(doc.get("v", 0)),
+            chunks=int(doc.get("c", 0)),
+            positive=int(doc.get("p", 0)),
+            neutral=int(doc.get("u", 0)),
+            negative=int(doc.get("n", 0)),
+            score=float(doc.get("s", 0.0)),
+            topics=Counter({str(k): int(v) for k, v in (doc.get("t") or {}).items()}),
+            clusters=Counter({str(k): int(v) for k, v in (doc.get("k") or {}).items()}),
+        )
+
+    def add(self, other: Bucket) -> None:
+        self.volume += other.volume
+        self.chunks += other.chunks
+        self.positive += other.positive
+        self.neutral += other.neutral
+        self.negative += other.negative
+        self.score += other.score
+        self.topics.update(other.topics)
+        self.clusters.update(other.clusters)
+
+
+@dataclass
+class Delta:
+    """Everything a batch of results of one brand adds, ready for one atomic write."""
+
+    chunks: dict[str, None] = field(default_factory=dict)  # ordered set of chunk ids
+    totals: Bucket = field(default_factory=Bucket)
+    worker_spikes: int = 0
+    last_chunk: str = ""
+    last_processed_ms: int = 0
+    buckets: dict[str, dict[int, Bucket]] = field(
+        default_factory=lambda: {name: {} for name in RESOLUTIONS}
+    )
+
+    def add(self, result: ChunkResult, cluster_ids: list[str], now_ms: int) -> bool:
+        """Add one result, unless its chunk was added already (then False): ``cluster_ids``
+        are the brand clusters its clusters merged into."""
+        if result.chunk_id in self.chunks:
+            return False
+        count = result.mention_count
+        sentiment = result.sentiment
+        self.chunks[result.chunk_id] = None
+        processed_ms = _ms(result)
+        if processed_ms >= self.last_processed_ms:
+            self.last_chunk, self.last_processed_ms = result.chunk_id, processed_ms
+        self.worker_spikes += result.spike_detected
+        chunk = Bucket(
+            volume=count,
+            chunks=1,
+            positive=sentiment.positive,
+            neutral=sentiment.neutral,
+            negative=sentiment.negative,
+            score=sentiment.score,
+            topics=Counter(dict.fromkeys(result.topics, 1)),
+            clusters=Counter(
+                {cid: c.true_size for cid, c in zip(cluster_ids, result.clusters, strict=True)}
+            ),
+        )
+        self.totals.add(chunk)
+        times = _mention_times(result, count)
+        for name, width in RESOLUTIONS.items():
+            horizon = now_ms - RETENTION_MS[name]
+            for start, part in _split(result, chunk, width, processed_ms, times).items():
+                if start + width > horizon:  # older buckets are expired already
+                    self.buckets[name].setdefault(start, Bucket()).add(part)
+        return True
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "chunks": list(self.chunks),
+            "totals": self.totals.as_json(),
+            "workerSpikes": self.worker_spikes,
+            "lastChunk": self.last_chunk,
+            "lastProcessedAt": self.last_processed_ms,
+            "buckets": {
+                name: {str(start): bucket.as_json() for start, bucket in buckets.items()}
+                for name, buckets in self.buckets.items()
+            },
+        }
+
+
+def _ms(result: ChunkResult) -> int:
+    return int(result.processed_at.timestamp() * 1000)
+
+
+def seen_ms(result: ChunkResult) -> int:
+    """When a result's mentions were written: the latest mention's time, else processedAt."""
+    times = [int(m.created_at.timestamp() * 1000) for m in result.mentions if m.created_at]
+    return max(times) if times else _ms(result)
+
+
+def _mention_times(result: ChunkResult, count: int) -> list[int] | None:
+    """Each mention's time (ms), when the result lists every mention with its time."""
+    if len(result.mentions) != count or count == 0:
+        return None
+    times = [m.created_at for m in result.mentions]
+    if any(t is None for t in times):
+        return None
+    return [int(t.timestamp() * 1000) for t in times if t is not None]
+
+
+def _split(
+    result: ChunkResult, chunk: Bucket, width: int, processed_ms: int, times: list[int] | None
+) -> dict[int, Bucket]:
+    """The chunk's counts spread over buckets of ``width`` ms, summing to the chunk's."""
+    if times is None:
+        return {processed_ms // width * width: chunk}
+    starts = [t // width * width for t in times]
+    volume = Counter(starts)
+    dominant = max(volume, key=lambda start: (volume[start], start))
+    parts = {start: Bucket(volume=n) for start, n in volume.items()}
+    labels = Counter(m.sentiment for m in result.mentions)
+    if (labels["positive"], labels["neutral"], labels["negative"]) == (
+        chunk.positive,
+        chunk.neutral,
+        chunk.negative,
+    ):
+        for start, mention in zip(starts, result.mentions, strict=True):
+            part = parts[start]
+            part.positive += mention.sentiment == "positive"
+            part.neutral += mention.sentiment == "neutral"
+            part.negative += mention.sentiment == "negative"
+    else:
+        head = parts[dominant]
+        head.positive, head.neutral, head.negative = chunk.positive, chunk.neutral, chunk.negative
+    head = parts[dominant]
+    head.chunks, head.score = chunk.chunks, chunk.score
+    head.topics, head.clusters = chunk.topics, chunk.clusters
+    return parts

@@ -1,0 +1,151 @@
+"""The chunk result: what an ``analyze`` worker reports for one chunk of a brand's mentions.
+
+The original platform's camelCase format (DESIGN §4) is valid as it is; our workers add
+per-mention sentiment and times, the embedding model's name, true cluster sizes and
+representative mentions. Unknown fields are ignored. Decoding is strict and bounded: a payload
+that is not JSON, has the wrong types, negative counts, non-finite numbers or oversized arrays
+raises ``InvalidResultError`` with a reason naming the field, and is parked by the caller.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+MAX_CLUSTERS = 1_000
+MAX_TOPICS = 1_000
+MAX_MENTIONS = 10_000  # per chunk: per-mention records and one cluster's mention ids
+MAX_DIMENSION = 4_096
+MAX_TEXT = 10_000
+
+Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
+# Bounds reject NaN (every comparison with it fails) and Infinity, which msgspec would accept.
+Score = Annotated[float, msgspec.Meta(ge=-1e12, le=1e12)]
+Component = Annotated[float, msgspec.Meta(ge=-1e6, le=1e6)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+Label = Literal["positive", "neutral", "negative"]
+
+
+class InvalidResultError(ValueError):
+    """A payload that is not a valid chunk result; ``reason`` names the field at fault."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Sentiment(msgspec.Struct, frozen=True):
+    positive: Count
+    neutral: Count
+    negative: Count
+    score: Score = 0.0
+
+
+class Representative(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    """A mention that stands for its cluster (the most central one first)."""
+
+    id: Name
+    text: Text = ""
+    url: Annotated[str, msgspec.Meta(max_length=2_048)] | None = None
+    source: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+
+
+class ClusterIn(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    id: Name
+    label: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    mentions: Annotated[list[Name], msgspec.Meta(max_length=MAX_MENTIONS)] = []
+    centroid: (
+        Annotated[list[Component], msgspec.Meta(min_length=1, max_length=MAX_DIMENSION)] | None
+    ) = None
+    sentiment_score: Score = 0.0
+    spike: bool = False
+    size: Count | None = None  # the true size when ``mentions`` is a sample
+    representatives: Annotated[list[Representative], msgspec.Meta(max_length=3)] = []
+
+    @property
+    def true_size(self) -> int:
+        return self.size if self.size is not None else len(self.mentions)
+
+
+class MentionOut(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    """One analysed mention: when it was written and how it reads."""
+
+    id: Name
+    created_at: datetime | None = None
+    sentiment: Label | None = None
+    score: Score | None = None
+
+
+class Meta(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    mention_count: Count | None = None
+
+
+class ChunkResult(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
+    chunk_id: Name
+    brand: Name
+    processed_at: datetime
+    sentiment: Sentiment
+    topics: Annotated[
+        list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=MAX_TOPICS)
+    ] = []
+    clusters: Annotated[list[ClusterIn], msgspec.Meta(max_length=MAX_CLUSTERS)] = []
+    summary: Text | None = None
+    spike_detected: bool = False
+    meta: Meta = Meta()
+    mentions: Annotated[list[MentionOut], msgspec.Meta(max_length=MAX_MENTIONS)] = []
+    embedding_model: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+
+    @property
+    def mention_count(self) -> int:
+        """``meta.mentionCount``, else the sum of the clusters' sizes (the original's rule)."""
+        if self.meta.mention_count is not None:
+            return self.meta.mention_count
+        return sum(cluster.true_size for cluster in self.clusters)
+
+    @property
+    def model(self) -> str:
+        """The embedding model's name: centroids are only compared within one model."""
+        return self.embedding_model or "unnamed"
+
+
+_decoder = msgspec.json.Decoder(ChunkResult)
+
+
+def decode_result(raw: bytes | str) -> ChunkResult:
+    """Decode and check one chunk result, or raise InvalidResultError naming what is wrong."""
+    try:
+        result = _decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise InvalidResultError(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidResultError(f"not JSON: {exc}") from None
+    check_centroids(result)
+    return result
+
+
+def convert_result(value: object) -> ChunkResult:
+    """Like ``decode_result`` for a value already parsed from JSON."""
+    try:
+        result = msgspec.convert(value, ChunkResult, strict=True)
+    except msgspec.ValidationError as exc:
+        raise InvalidResultError(str(exc)) from None
+    check_centroids(result)
+    return result
+
+
+def check_centroids(result: ChunkResult) -> None:
+    """Every centroid of one result has the same dimension."""
+    dimension: int | None = None
+    for index, cluster in enumerate(result.clusters):
+        if cluster.centroid is None:
+            continue
+        if dimension is None:
+            dimension = len(cluster.centroid)
+        elif len(cluster.centroid) != dimension:
+            raise InvalidResultError(
+                f"centroid of dimension {len(cluster.centroid)}, expected {dimension}"
+                f" - at `$.clusters[{index}].centroid`"
+            )

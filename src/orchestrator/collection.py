@@ -1,0 +1,60 @@
+"""The collection side of a replica, wired from settings: the results-stream collector, the
+legacy lists reader, the aggregator, the parking lot and the spike watch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.aggregator import Aggregator
+from orchestrator.collect import Collector
+from orchestrator.config import Settings
+from orchestrator.legacy_results import LegacyResults
+from orchestrator.parking import ParkingLot
+from orchestrator.registry import Registry
+from orchestrator.results import ResultIntake
+from orchestrator.spike_watch import SpikeWatch
+
+
+@dataclass(frozen=True)
+class Collection:
+    aggregator: Aggregator
+    parking: ParkingLot
+    spikes: SpikeWatch
+    intake: ResultIntake
+    collector: Collector
+    legacy: LegacyResults
+
+
+def build_collection(registry: Registry, settings: Settings) -> Collection:
+    """Everything that turns results into aggregates, on the registry's store and metrics."""
+    redis, keys, metrics = registry.redis, registry.keys, registry.metrics
+    spikes = SpikeWatch(
+        redis, keys, metrics, settings.spike_settings(), max_wait_s=settings.spike_max_wait_sec
+    )
+    aggregator = Aggregator(redis, keys, metrics, settings.aggregation_settings())
+    parking = ParkingLot(
+        redis,
+        keys,
+        metrics,
+        keep_total=settings.failed_keep,
+        keep_per_brand=settings.failed_keep_per_brand,
+    )
+    intake = ResultIntake(registry, aggregator, parking, on_applied=spikes.touched)
+    collector = Collector(
+        redis,
+        keys,
+        metrics,
+        intake,
+        consumer=settings.orchestrator_id,
+        claim_idle_s=settings.result_claim_idle_sec,
+    )
+    legacy = LegacyResults(
+        redis,
+        keys,
+        registry,
+        intake,
+        settings.orchestrator_id,
+        poll_s=settings.legacy_poll_sec,
+        lease_s=settings.legacy_lease_sec,
+    )
+    return Collection(aggregator, parking, spikes, intake, collector, legacy)

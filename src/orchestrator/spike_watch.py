@@ -1,0 +1,130 @@
+"""Run spike detection for the brands whose aggregates change, on their closed, complete buckets.
+
+A bucket is evaluated once it closed ``grace_s`` ago and is complete: the mentions applied to it
+reach the mentions accepted for it (``expected``, counted at ingestion), or the brand's
+aggregate has not changed for ``max_wait_s`` (a chunk dead-lettered must not stall detection
+forever). Buckets are evaluated in order, so detection never fires on a window still being
+filled. Replicas evaluating one brand at once are serialized by a WATCH on its detector state:
+one wins, the other's transaction is dropped, and no event is recorded twice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import WatchError
+
+from orchestrator.aggregate import RESOLUTIONS, Bucket
+from orchestrator.keys import Keys
+from orchestrator.metrics import Metrics
+from orchestrator.spikes import DetectorState, SpikeEvent, SpikeSettings, evaluate
+
+log = structlog.get_logger(__name__)
+
+_KEEP_EVENTS = 200
+_encode = msgspec.json.Encoder().encode
+_decode_state = msgspec.json.Decoder(DetectorState).decode
+decode_event = msgspec.json.Decoder(SpikeEvent).decode
+
+
+@dataclass
+class SpikeWatch:
+    redis: Redis
+    keys: Keys
+    metrics: Metrics
+    settings: SpikeSettings
+    max_wait_s: float = 600.0
+    every_s: float = 5.0
+    _watching: dict[str, int] = field(init=False, default_factory=dict)  # brand → next look (ms)
+    _touched_at: dict[str, int] = field(init=False, default_factory=dict)  # brand → last apply
+
+    def __post_init__(self) -> None:
+        self.width = RESOLUTIONS[self.settings.resolution]
+        self.max_wait_ms = int(self.max_wait_s * 1000)
+
+    def touched(self, brands: set[str]) -> None:
+        """The collector applied results for these brands: look at them on the next step."""
+        now_ms = int(time.time() * 1000)
+        for brand in brands:
+            self._watching.setdefault(brand, 0)  # a settled brand waits for its next bucket
+            self._touched_at[brand] = now_ms
+
+    async def step(self) -> float:
+        now_ms = int(time.time() * 1000)
+        for brand, due in list(self._watching.items()):
+            if now_ms >= due:
+                await self.evaluate(brand, now_ms)
+        return self.every_s
+
+    async def evaluate(self, brand: str, now_ms: int) -> list[SpikeEvent]:
+        """Evaluate the brand's buckets that closed and completed since it was last evaluated."""
+        width, k = self.width, self.keys
+        until = (now_ms - int(self.settings.grace_s * 1000)) // width * width
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await pipe.watch(k.spike_state(brand))
+            raw = await pipe.get(k.spike_state(brand))
+            state = _decode_state(raw) if raw else DetectorState()
+            start = state.last + width if state.last >= 0 else await self._first(brand)
+            if start is None or start >= until:
+                self._later(brand, now_ms, settled=True)
+                return []
+            buckets, until = await self._complete(brand, start, until, now_ms)
+            if start >= until:
+                self._later(brand, now_ms, settled=False)
+                return []
+            events = evaluate(state, buckets, range(start, until, width), self.settings)
+            pipe.multi()  # type: ignore[no-untyped-call]
+            pipe.set(k.spike_state(brand), _encode(state))
+            if events:
+                pipe.zadd(k.spikes(brand), {_encode(event): event.at for event in events})
+                pipe.zremrangebyrank(k.spikes(brand), 0, -_KEEP_EVENTS - 1)
+            try:
+                await pipe.execute()
+            except WatchError:  # another replica evaluated these buckets first
+                return []
+        if state.last + width > self._touched_at.get(brand, 0):
+            self._watching.pop(brand, None)  # every applied result's bucket is evaluated
+            self._touched_at.pop(brand, None)
+        else:
+            self._later(brand, now_ms, settled=True)
+        for event in events:
+            self.metrics.spikes.inc()
+            log.info(
+                "spike.detected", brand=brand, at=event.at, volume=event.volume, z=event.z_score
+            )
+        return events
+
+    def _later(self, brand: str, now_ms: int, *, settled: bool) -> None:
+        """Look again when the next bucket closes, or soon if one is waiting to complete."""
+        if settled:
+            next_close = (now_ms // self.width + 1) * self.width
+            self._watching[brand] = next_close + int(self.settings.grace_s * 1000)
+        else:
+            self._watching[brand] = now_ms + int(self.every_s * 1000)
+
+    async def _first(self, brand: str) -> int | None:
+        starts = await self.redis.hkeys(self.keys.buckets(brand, self.settings.resolution))
+        return min((int(s) for s in starts), default=None)
+
+    async def _complete(
+        self, brand: str, start: int, until: int, now_ms: int
+    ) -> tuple[dict[int, Bucket], int]:
+        """Buckets ``start``..``until``, and where the first bucket still being filled begins
+        (evaluation stops there)."""
+        k, resolution = self.keys, self.settings.resolution
+        starts = list(range(start, until, self.width))
+        raws = await self.redis.hmget(k.buckets(brand, resolution), [str(s) for s in starts])
+        expected = await self.redis.hmget(k.expected(brand), [f"{resolution}:{s}" for s in starts])
+        updated = await self.redis.hget(k.aggregate(brand), "updatedAt")
+        quiet = updated is None or now_ms - int(updated) >= self.max_wait_ms
+        buckets: dict[int, Bucket] = {}
+        for at, raw, wanted in zip(starts, raws, expected, strict=True):
+            bucket = Bucket.from_json(msgspec.json.decode(raw)) if raw else Bucket()
+            if not quiet and wanted is not None and bucket.volume < int(wanted):
+                return buckets, at
+            buckets[at] = bucket
+        return buckets, until

@@ -1,0 +1,119 @@
+"""The collection side built as the app factory builds it, for tests and benchmarks that drive
+its loops step by step."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from orchestrator.aggregator import Aggregator
+from orchestrator.brand import BrandCreate, new_brand, now
+from orchestrator.collect import Collector
+from orchestrator.collection import Collection, build_collection
+from orchestrator.config import load_settings
+from orchestrator.keys import Keys
+from orchestrator.legacy_results import LegacyResults
+from orchestrator.metrics import Metrics
+from orchestrator.parking import ParkingLot
+from orchestrator.protocol import FIELD, ResultReport, encode, utcnow
+from orchestrator.registry import Registry
+from orchestrator.results import ResultIntake
+from orchestrator.spike_watch import SpikeWatch
+
+KEYS = Keys()
+
+
+@dataclass
+class Parts:
+    """One replica's collection side and its registry, driven step by step."""
+
+    redis: Redis
+    metrics: Metrics
+    registry: Registry
+    collection: Collection
+
+    @property
+    def aggregator(self) -> Aggregator:
+        return self.collection.aggregator
+
+    @property
+    def parking(self) -> ParkingLot:
+        return self.collection.parking
+
+    @property
+    def spikes(self) -> SpikeWatch:
+        return self.collection.spikes
+
+    @property
+    def intake(self) -> ResultIntake:
+        return self.collection.intake
+
+    @property
+    def collector(self) -> Collector:
+        return self.collection.collector
+
+    @property
+    def legacy(self) -> LegacyResults:
+        return self.collection.legacy
+
+    async def add_brand(self, slug: str, **fields: Any) -> None:
+        spec = BrandCreate.model_validate({"name": slug, "keywords": [slug], **fields})
+        await self.registry.create(new_brand(spec, now()))
+
+    async def drain_results(self) -> int:
+        """Read and apply the results stream until it is empty; the entries read."""
+        await self.collector.queue.ensure_groups()
+        total = 0
+        while batch := await self.collector._read():
+            await self.collector.apply(batch)
+            total += len(batch)
+        return total
+
+
+def build(redis: Redis, consumer: str = "collector-a", **settings: Any) -> Parts:
+    """A replica's collection side as the app builds it; ``settings`` override the defaults
+    (spike buckets are evaluated as soon as they close)."""
+    metrics = Metrics()
+    registry = Registry(redis, KEYS, metrics)
+    options = {"orchestrator_id": consumer, "spike_grace_sec": 0, **settings}
+    return Parts(redis, metrics, registry, build_collection(registry, load_settings(**options)))
+
+
+def chunk_result(brand: str, chunk_id: str, **fields: Any) -> dict[str, Any]:
+    """A chunk result in the original format (DESIGN §4), with ``fields`` replaced."""
+    return {
+        "chunkId": chunk_id,
+        "brand": brand,
+        "processedAt": "2026-01-01T00:00:00Z",
+        "sentiment": {"positive": 5, "neutral": 2, "negative": 1, "score": 4},
+        "topics": ["launch"],
+        "clusters": [],
+        "spikeDetected": False,
+        "meta": {"mentionCount": 8},
+        **fields,
+    }
+
+
+def report(result: Any, brand: str, *, task_id: str = "t", kind: str = "analyze") -> bytes:
+    """A worker's result report carrying ``result``."""
+    return encode(
+        ResultReport(
+            task_id=task_id, kind=kind, brand=brand, worker_id="w1", attempt=1, fence=1,
+            chunk_id=result.get("chunkId") if isinstance(result, dict) else None,
+            duration_ms=1.0, finished_at=utcnow(), result=result,
+        )
+    )  # fmt: skip
+
+
+async def publish(redis: Redis, *entries: bytes) -> None:
+    async with redis.pipeline(transaction=False) as pipe:
+        for entry in entries:
+            pipe.xadd(KEYS.result_stream, {FIELD: entry})
+        await pipe.execute()
+
+
+def legacy_item(result: dict[str, Any]) -> bytes:
+    return json.dumps(result).encode()

@@ -1,0 +1,208 @@
+"""Cluster merges: the original's threshold rule, the merge arithmetic, identity, eviction,
+and the two similarity rules measured on a labelled fixture."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestrator.chunk_result import ChunkResult, ClusterIn, InvalidResultError, Sentiment
+from orchestrator.clusters import (
+    BrandClusters,
+    Cluster,
+    MergeSettings,
+    decode_cluster,
+    encode_cluster,
+)
+from orchestrator.types import MergeRule
+
+AT = datetime(2026, 1, 1, tzinfo=UTC)
+COSINE = MergeSettings(rule=MergeRule.COSINE, own_rule=MergeRule.COSINE)
+
+
+def chunk(
+    chunk_id: str, *clusters: ClusterIn, model: str | None = None, at: datetime = AT
+) -> ChunkResult:
+    return ChunkResult(
+        chunk_id=chunk_id,
+        brand="nike",
+        processed_at=at,
+        sentiment=Sentiment(1, 0, 0),
+        clusters=list(clusters),
+        embedding_model=model,
+    )
+
+
+def at_angle(cosine: float) -> list[float]:
+    """A unit vector whose cosine with [1, 0] is ``cosine``."""
+    return [cosine, math.sqrt(1 - cosine * cosine)]
+
+
+def brand_with(*clusters: ClusterIn, merge: MergeSettings = COSINE) -> BrandClusters:
+    brand = BrandClusters([], merge)
+    for i, cluster in enumerate(clusters):
+        brand.apply(chunk(f"seed-{i}", cluster), 1_000 * i)
+    return brand
+
+
+def test_a_cluster_exactly_at_the_threshold_merges() -> None:
+    brand = brand_with(ClusterIn(id="a", mentions=["m1"], centroid=[1.0, 0.0]))
+    merged = brand.apply(
+        chunk("c2", ClusterIn(id="b", mentions=["m2"], centroid=at_angle(0.75))), 5
+    )
+    assert merged == ["a"]
+    assert len(brand) == 1
+
+
+def test_a_cluster_just_below_the_threshold_is_kept_apart() -> None:
+    brand = brand_with(ClusterIn(id="a", mentions=["m1"], centroid=[1.0, 0.0]))
+    merged = brand.apply(
+        chunk("c2", ClusterIn(id="b", mentions=["m2"], centroid=at_angle(0.7499))), 5
+    )
+    assert merged == ["b"]
+    assert len(brand) == 2
+
+
+def test_a_merge_keeps_the_id_and_weights_by_size() -> None:
+    brand = brand_with(
+        ClusterIn(id="launch", label="Launch", mentions=["m1", "m2", "m3"], centroid=[1.0, 0.0],
+                  sentiment_score=0.9, spike=False)
+    )  # fmt: skip
+    incoming = ClusterIn(
+        id="launch-2", label="Other", mentions=["m3", "m4"], size=1, centroid=[0.8, 0.6],
+        sentiment_score=0.1, spike=True,
+    )  # fmt: skip
+    brand.apply(chunk("c2", incoming, at=datetime(2026, 1, 2, tzinfo=UTC)), 86_400_000)
+    merged = brand.by_id["launch"]
+    assert merged.size == 4  # 3 + the declared true size 1
+    assert merged.sample == ["m1", "m2", "m3", "m4"]  # union of ids
+    assert merged.vector() == pytest.approx([(3 * 1.0 + 0.8) / 4, (3 * 0.0 + 0.6) / 4], abs=1e-6)
+    assert merged.sentiment == pytest.approx((3 * 0.9 + 0.1) / 4)
+    assert merged.spike is True
+    assert merged.label == "Launch"
+    assert merged.absorbed == ["launch-2"]
+    assert (merged.first_seen, merged.last_seen) == (0, 86_400_000)
+
+
+def test_only_centroids_of_the_same_model_are_compared() -> None:
+    brand = brand_with(ClusterIn(id="a", centroid=[1.0, 0.0]))
+    merged = brand.apply(chunk("c2", ClusterIn(id="a", centroid=[1.0, 0.0]), model="other"), 1)
+    assert merged == ["a~2"]  # a new cluster, with an id of its own
+    assert {c.model for c in brand.by_id.values()} == {"unnamed", "other"}
+
+
+def test_a_centroid_of_another_dimension_for_the_same_model_is_refused() -> None:
+    brand = brand_with(ClusterIn(id="a", centroid=[1.0, 0.0]))
+    with pytest.raises(InvalidResultError, match="dimension 3"):
+        brand.check(chunk("c2", ClusterIn(id="b", centroid=[1.0, 0.0, 0.0])))
+
+
+def test_clusters_without_centroids_merge_by_id() -> None:
+    brand = brand_with(ClusterIn(id="a", mentions=["m1"]))
+    assert brand.apply(chunk("c2", ClusterIn(id="a", mentions=["m2"])), 1) == ["a"]
+    assert brand.by_id["a"].size == 2
+
+
+def test_the_least_recently_seen_smallest_clusters_are_evicted() -> None:
+    merge = MergeSettings(max_clusters=3, rule=MergeRule.COSINE)
+    brand = BrandClusters([], merge)
+    hour = 3_600_000
+    axes = np.eye(4).tolist()
+    brand.apply(
+        chunk("1", ClusterIn(id="old-big", mentions=["a"] * 1, size=50, centroid=axes[0])), 0
+    )
+    brand.apply(chunk("2", ClusterIn(id="old-small", size=2, centroid=axes[1])), 0)
+    brand.apply(chunk("3", ClusterIn(id="new", size=1, centroid=axes[2])), 5 * hour)
+    brand.apply(chunk("4", ClusterIn(id="newest", size=1, centroid=axes[3])), 6 * hour)
+    assert set(brand.by_id) == {"old-big", "new", "newest"}
+    assert brand.removed == {"old-small"}
+
+
+def test_clusters_survive_their_storage_format() -> None:
+    brand = brand_with(ClusterIn(id="a", mentions=["m1"], centroid=[0.25, 0.5]))
+    stored = decode_cluster(encode_cluster(brand.by_id["a"]))
+    assert isinstance(stored, Cluster)
+    assert stored.vector() == pytest.approx([0.25, 0.5])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 30), st.sampled_from([[1.0, 0.0], [0.0, 1.0], [0.9, 0.44]])),
+        min_size=1,
+        max_size=20,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_merges_never_lose_or_invent_mentions(
+    rows: list[tuple[int, list[float]]], order: object
+) -> None:
+    incoming = [ClusterIn(id=f"c{i}", size=n, centroid=v) for i, (n, v) in enumerate(rows)]
+    order.shuffle(incoming)  # type: ignore[attr-defined]
+    brand = BrandClusters([], COSINE)
+    for i, cluster in enumerate(incoming):
+        brand.apply(chunk(f"chunk-{i}", cluster), i)
+    assert sum(c.size for c in brand.by_id.values()) == sum(n for n, _ in rows)
+
+
+# Merge quality on a labelled fixture. Sentence embeddings are anisotropic: every text shares a
+# large common component, so unrelated themes have a raw cosine near 0.78 here, as with
+# all-MiniLM-L6-v2. Six themes; each chunk holds clusters of three of them.
+
+THEMES = 6
+
+
+def labelled_chunks(seed: int = 7) -> list[tuple[ChunkResult, list[int]]]:
+    rng = np.random.default_rng(seed)
+    dimension = 64
+    common = rng.normal(size=dimension)
+    common /= np.linalg.norm(common)
+    themes = rng.normal(size=(THEMES, dimension))
+    themes /= np.linalg.norm(themes, axis=1, keepdims=True)
+    chunks = []
+    for i in range(40):
+        picked = rng.choice(THEMES, size=3, replace=False)
+        clusters = []
+        for theme in picked:
+            members = common + 0.53 * themes[theme] + rng.normal(scale=0.06, size=(10, dimension))
+            members /= np.linalg.norm(members, axis=1, keepdims=True)
+            clusters.append(
+                ClusterIn(id=f"t{theme}", size=10, centroid=members.mean(axis=0).tolist())
+            )
+        result = chunk(f"chunk-{i}", *clusters, model="orchestrator/fixture")
+        chunks.append((result, [int(t) for t in picked]))
+    return chunks
+
+
+def merge_quality(rule: MergeRule) -> tuple[float, int]:
+    """(purity: the share of mentions in a cluster whose majority theme is theirs, clusters)."""
+    brand = BrandClusters([], MergeSettings(own_rule=rule))
+    members: dict[str, Counter[int]] = {}
+    for i, (result, themes) in enumerate(labelled_chunks()):
+        for cluster_id, theme in zip(brand.apply(result, i), themes, strict=True):
+            members.setdefault(cluster_id, Counter())[theme] += 10
+    total = sum(sum(c.values()) for c in members.values())
+    majority = sum(c.most_common(1)[0][1] for c in members.values())
+    return majority / total, len(brand)
+
+
+def test_the_fixture_is_anisotropic_like_sentence_embeddings() -> None:
+    result, themes = labelled_chunks()[0]
+    a, b = (np.asarray(c.centroid) for c in result.clusters[:2])
+    assert themes[0] != themes[1]
+    assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.75
+
+
+def test_raw_cosine_collapses_distinct_themes_and_centred_cosine_keeps_them_apart() -> None:
+    raw_purity, raw_clusters = merge_quality(MergeRule.COSINE)
+    centred_purity, centred_clusters = merge_quality(MergeRule.CENTRED)
+    assert raw_purity < 0.5  # most themes end in one cluster
+    assert centred_purity >= 0.95
+    assert THEMES <= centred_clusters <= 2 * THEMES
+    assert raw_clusters < THEMES
