@@ -94,32 +94,25 @@ class Delta:
         are the brand clusters its clusters merged into."""
         if result.chunk_id in self.chunks:
             return False
-        count = result.mention_count
-        sentiment = result.sentiment
         self.chunks[result.chunk_id] = None
+        count = result.mention_count
         processed_ms = _ms(result)
         if processed_ms >= self.last_processed_ms:
             self.last_chunk, self.last_processed_ms = result.chunk_id, processed_ms
         self.worker_spikes += result.spike_detected
-        chunk = Bucket(
-            volume=count,
-            chunks=1,
-            positive=sentiment.positive,
-            neutral=sentiment.neutral,
-            negative=sentiment.negative,
-            score=sentiment.score,
-            topics=Counter(dict.fromkeys(result.topics, 1)),
-            clusters=Counter(
-                {cid: c.true_size for cid, c in zip(cluster_ids, result.clusters, strict=True)}
-            ),
-        )
-        self.totals.add(chunk)
+        sizes = {cid: c.true_size for cid, c in zip(cluster_ids, result.clusters, strict=True)}
         times = _mention_times(result, count)
+        chunk = _Chunk(result, count, sizes, labelled=times is not None and _labels_agree(result))
+        chunk.add_to(self.totals, sentiment=True)
         for name, width in RESOLUTIONS.items():
-            horizon = now_ms - RETENTION_MS[name]
-            for start, part in _split(result, chunk, width, processed_ms, times).items():
-                if start + width > horizon:  # older buckets are expired already
-                    self.buckets[name].setdefault(start, Bucket()).add(part)
+            horizon = now_ms - RETENTION_MS[name]  # older buckets are expired already
+            buckets = self.buckets[name]
+            if times is None:
+                start = processed_ms // width * width
+                if start + width > horizon:
+                    chunk.add_to(_bucket(buckets, start), sentiment=True)
+                continue
+            chunk.spread(times, buckets, width, horizon)
         return True
 
     def as_json(self) -> dict[str, Any]:
@@ -156,31 +149,76 @@ def _mention_times(result: ChunkResult, count: int) -> list[int] | None:
     return [int(t.timestamp() * 1000) for t in times if t is not None]
 
 
-def _split(
-    result: ChunkResult, chunk: Bucket, width: int, processed_ms: int, times: list[int] | None
-) -> dict[int, Bucket]:
-    """The chunk's counts spread over buckets of ``width`` ms, summing to the chunk's."""
-    if times is None:
-        return {processed_ms // width * width: chunk}
-    starts = [t // width * width for t in times]
-    volume = Counter(starts)
-    dominant = max(volume, key=lambda start: (volume[start], start))
-    parts = {start: Bucket(volume=n) for start, n in volume.items()}
+def _labels_agree(result: ChunkResult) -> bool:
+    """Whether the per-mention labels add up to the chunk's sentiment counts."""
     labels = Counter(m.sentiment for m in result.mentions)
-    if (labels["positive"], labels["neutral"], labels["negative"]) == (
-        chunk.positive,
-        chunk.neutral,
-        chunk.negative,
-    ):
-        for start, mention in zip(starts, result.mentions, strict=True):
-            part = parts[start]
-            part.positive += mention.sentiment == "positive"
-            part.neutral += mention.sentiment == "neutral"
-            part.negative += mention.sentiment == "negative"
-    else:
-        head = parts[dominant]
-        head.positive, head.neutral, head.negative = chunk.positive, chunk.neutral, chunk.negative
-    head = parts[dominant]
-    head.chunks, head.score = chunk.chunks, chunk.score
-    head.topics, head.clusters = chunk.topics, chunk.clusters
-    return parts
+    sentiment = result.sentiment
+    return (labels["positive"], labels["neutral"], labels["negative"]) == (
+        sentiment.positive,
+        sentiment.neutral,
+        sentiment.negative,
+    )
+
+
+def _bucket(buckets: dict[int, Bucket], start: int) -> Bucket:
+    bucket = buckets.get(start)
+    if bucket is None:
+        bucket = buckets[start] = Bucket()
+    return bucket
+
+
+def _count_label(bucket: Bucket, label: str | None) -> None:
+    if label == "positive":
+        bucket.positive += 1
+    elif label == "neutral":
+        bucket.neutral += 1
+    elif label == "negative":
+        bucket.negative += 1
+
+
+class _Chunk:
+    """One result's chunk-level counts, added to buckets without building a bucket for it."""
+
+    __slots__ = ("count", "labelled", "result", "sizes", "topics")
+
+    def __init__(
+        self, result: ChunkResult, count: int, sizes: dict[str, int], *, labelled: bool
+    ) -> None:
+        self.result = result
+        self.count = count
+        self.sizes = sizes
+        self.topics = dict.fromkeys(result.topics, 1)
+        self.labelled = labelled  # per-mention labels that add up to the chunk's counts
+
+    def spread(
+        self, times: list[int], buckets: dict[int, Bucket], width: int, horizon: int
+    ) -> None:
+        """Add a chunk whose mentions have times: volume (and labels, when they agree with
+        the chunk's counts) by mention; the chunk-level counts to its dominant bucket."""
+        starts = [t // width * width for t in times]
+        volume = Counter(starts)
+        for start, n in volume.items():
+            if start + width > horizon:
+                _bucket(buckets, start).volume += n
+        if self.labelled:
+            for start, mention in zip(starts, self.result.mentions, strict=True):
+                if start + width > horizon:
+                    _count_label(_bucket(buckets, start), mention.sentiment)
+        dominant = max(volume, key=lambda start: (volume[start], start))
+        if dominant + width > horizon:
+            self.add_to(_bucket(buckets, dominant), sentiment=not self.labelled, volume=False)
+
+    def add_to(self, bucket: Bucket, *, sentiment: bool, volume: bool = True) -> None:
+        if volume:
+            bucket.volume += self.count
+        if sentiment:
+            counts = self.result.sentiment
+            bucket.positive += counts.positive
+            bucket.neutral += counts.neutral
+            bucket.negative += counts.negative
+        bucket.chunks += 1
+        bucket.score += self.result.sentiment.score
+        if self.topics:
+            bucket.topics.update(self.topics)
+        if self.sizes:
+            bucket.clusters.update(self.sizes)

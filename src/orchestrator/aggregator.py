@@ -10,6 +10,7 @@ A batch with no clusters skips that check: counts add up in any order.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import OrderedDict, defaultdict
@@ -75,11 +76,16 @@ class Aggregator:
         self.dedup_window_ms = int(settings.dedup_window_s * 1000)
         self.cache_brands = settings.cache_brands
         self._cache: OrderedDict[str, _Cached] = OrderedDict()  # brand → clusters, LRU
+        self._lock = asyncio.Lock()
         self._apply = load_script(redis, "aggregate_apply")
         self._load = load_script(redis, "clusters_load")
 
     async def apply(self, results: Sequence[ChunkResult]) -> Outcome:
         """Apply results of any brands; each applied exactly once however often it arrives."""
+        async with self._lock:  # one batch at a time: plans change the shared cluster copies
+            return await self._apply_batch(results)
+
+    async def _apply_batch(self, results: Sequence[ChunkResult]) -> Outcome:
         outcome = Outcome()
         pending: dict[str, list[ChunkResult]] = defaultdict(list)
         seen: set[tuple[str, str]] = set()
@@ -161,20 +167,22 @@ class Aggregator:
             if result.clusters:
                 assert cached is not None  # loaded by _round
                 try:
-                    cached.clusters.check(result)
+                    vectors = cached.clusters.check(result)
                 except InvalidResultError as exc:
                     outcome.invalid.append((result, exc.reason))
                     continue
-                cluster_ids = cached.clusters.apply(result, seen_ms(result))
+                cluster_ids = cached.clusters.apply(result, seen_ms(result), vectors)
                 self.metrics.clusters_aggregated.inc(len(result.clusters))
             delta.add(result, cluster_ids, now_ms)
             accepted.append(result)
+        if cached is not None:
+            cached.clusters.evict()
         if cached is None or not (cached.clusters.changed or cached.clusters.removed):
             return _Plan(accepted, delta, "", [], [])
         clusters = cached.clusters
         args: list[ScriptArg] = []
         for cluster_id in clusters.changed:
-            args += [cluster_id, encode_cluster(clusters.by_id[cluster_id])]
+            args += [cluster_id, encode_cluster(clusters.stored(cluster_id))]
         return _Plan(accepted, delta, cached.version, args, sorted(clusters.removed))
 
     def _settled(self, brand: str, plan: _Plan, version: str, outcome: Outcome) -> None:

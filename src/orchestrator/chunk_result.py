@@ -60,6 +60,10 @@ class ClusterIn(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     centroid: (
         Annotated[list[Component], msgspec.Meta(min_length=1, max_length=MAX_DIMENSION)] | None
     ) = None
+    # The same as little-endian float32, base64 in JSON: a 20th of the decoding work.
+    centroid_f32: (
+        Annotated[bytes, msgspec.Meta(min_length=4, max_length=4 * MAX_DIMENSION)] | None
+    ) = None
     sentiment_score: Score = 0.0
     spike: bool = False
     size: Count | None = None  # the true size when ``mentions`` is a sample
@@ -68,6 +72,14 @@ class ClusterIn(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     @property
     def true_size(self) -> int:
         return self.size if self.size is not None else len(self.mentions)
+
+    @property
+    def dimension(self) -> int | None:
+        if self.centroid is not None:
+            return len(self.centroid)
+        if self.centroid_f32 is not None:
+            return len(self.centroid_f32) // 4
+        return None
 
 
 class MentionOut(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
@@ -137,15 +149,21 @@ def convert_result(value: object) -> ChunkResult:
 
 
 def check_centroids(result: ChunkResult) -> None:
-    """Every centroid of one result has the same dimension."""
+    """Every centroid of one result has the same dimension; a float32 one whole floats."""
     dimension: int | None = None
     for index, cluster in enumerate(result.clusters):
-        if cluster.centroid is None:
+        given = cluster.dimension
+        if cluster.centroid_f32 is not None and len(cluster.centroid_f32) % 4:
+            raise InvalidResultError(
+                f"{len(cluster.centroid_f32)} bytes is not a whole number of float32"
+                f" - at `$.clusters[{index}].centroidF32`"
+            )
+        if given is None:
             continue
         if dimension is None:
-            dimension = len(cluster.centroid)
-        elif len(cluster.centroid) != dimension:
+            dimension = given
+        elif given != dimension:
             raise InvalidResultError(
-                f"centroid of dimension {len(cluster.centroid)}, expected {dimension}"
+                f"centroid of dimension {given}, expected {dimension}"
                 f" - at `$.clusters[{index}].centroid`"
             )

@@ -17,6 +17,8 @@ seen, and the spike flag OR-ed.
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -28,12 +30,15 @@ from orchestrator.chunk_result import ChunkResult, ClusterIn, InvalidResultError
 from orchestrator.types import MergeRule
 
 Vector = npt.NDArray[np.float64]
+Vector32 = npt.NDArray[np.float32]
 
 OWN_MODEL_PREFIX = "orchestrator/"  # embedding models of our reference workers
 _TOLERANCE = 1e-6  # centroids are stored as float32: "at the threshold" means within this
+_RECHECK = 1e-4  # float32 similarities this close to the threshold are computed again
 _MAX_ABSORBED = 20
 _MAX_REPRESENTATIVES = 3
 _HOUR_MS = 3_600_000
+_COMPONENT_LIMIT = 1e6  # as for JSON centroids (chunk_result.Component)
 _MIN_TO_CENTRE = 3  # centroids needed before the centred rule applies (raw cosine until then)
 
 
@@ -70,8 +75,8 @@ class Cluster(msgspec.Struct, kw_only=True):
     def dimension(self) -> int:
         return len(self.centroid) // 4
 
-    def vector(self) -> Vector:
-        return np.frombuffer(self.centroid, dtype=np.float32).astype(np.float64)
+    def vector(self) -> Vector32:
+        return np.frombuffer(self.centroid, dtype="<f4")
 
 
 encode_cluster = msgspec.msgpack.Encoder().encode
@@ -80,61 +85,108 @@ decode_cluster = msgspec.msgpack.Decoder(Cluster).decode
 
 @dataclass
 class _Group:
-    """The clusters of one (model, dimension): their centroids as rows of one matrix."""
+    """The clusters of one (model, dimension): their centroids as rows of one float32 matrix
+    (as they are stored), so the similarity to every row is one matrix-vector product.
+
+    Centred cosine needs no centred matrix: (r-m).(x-m) = r.x - r.m - x.m + m.m and
+    |r-m|^2 = |r|^2 - 2 r.m + m.m; ``prepare`` computes every r.m and 1/|r-m| once per result,
+    and writes keep them current. A similarity within ``_RECHECK`` of the threshold is computed
+    again in float64 before it decides."""
 
     dimension: int
     ids: list[str] = field(default_factory=list)
-    rows: Vector = field(default_factory=lambda: np.zeros((0, 0)))
-    sizes: Vector = field(default_factory=lambda: np.zeros(0))
+    mean: Vector | None = None  # what similarities are centred on (None: raw cosine)
+    _index: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.rows = np.zeros((8, self.dimension))
+        self.rows = np.zeros((8, self.dimension), np.float32)
+        self.squares = np.zeros(8)  # |r|^2
         self.sizes = np.zeros(8)
+        self.row_mean = np.zeros(8)  # r.m
+        self.inverse = np.zeros(8)  # 1/|r-m|
+        self._mean_square = 0.0
 
-    def add(self, cluster_id: str, vector: Vector, size: float) -> None:
+    def add(self, cluster_id: str, vector: Vector32, size: float) -> None:
         n = len(self.ids)
         if n == len(self.sizes):  # grow by doubling: appends stay amortised O(d)
-            self.rows = np.concatenate([self.rows, np.zeros_like(self.rows)])
-            self.sizes = np.concatenate([self.sizes, np.zeros_like(self.sizes)])
-        self.rows[n] = vector
-        self.sizes[n] = size
+            for name in ("rows", "squares", "sizes", "row_mean", "inverse"):
+                array = getattr(self, name)
+                setattr(self, name, np.concatenate([array, np.zeros_like(array)]))
         self.ids.append(cluster_id)
+        self._index[cluster_id] = n
+        self.update(cluster_id, vector, size)
 
-    def update(self, cluster_id: str, vector: Vector, size: float) -> None:
-        index = self.ids.index(cluster_id)
+    def row(self, cluster_id: str) -> Vector32:
+        row: Vector32 = self.rows[self._index[cluster_id]]
+        return row
+
+    def update(self, cluster_id: str, vector: Vector32, size: float) -> None:
+        index = self._index[cluster_id]
         self.rows[index] = vector
         self.sizes[index] = size
+        square = self.squares[index] = float(vector @ vector)
+        if self.mean is not None:
+            row_mean = self.row_mean[index] = float(vector @ self.mean)
+            square = square - 2 * row_mean + self._mean_square
+        self.inverse[index] = 1.0 / math.sqrt(max(square, 1e-30))
 
     def remove(self, cluster_id: str) -> None:
-        index = self.ids.index(cluster_id)
+        index = self._index.pop(cluster_id)
         last = len(self.ids) - 1
-        self.rows[index] = self.rows[last]
-        self.sizes[index] = self.sizes[last]
-        self.ids[index] = self.ids[last]
+        if index != last:
+            moved = self.ids[last]
+            for array in (self.rows, self.squares, self.sizes, self.row_mean, self.inverse):
+                array[index] = array[last]
+            self.ids[index] = moved
+            self._index[moved] = index
         self.ids.pop()
 
     def weighted_sum(self) -> tuple[Vector, float]:
         n = len(self.ids)
         weights = np.maximum(self.sizes[:n], 1.0)
-        return weights @ self.rows[:n], float(weights.sum())
+        total: Vector = weights @ self.rows[:n]
+        return total, float(weights.sum())
 
-    def most_similar(self, vector: Vector, mean: Vector | None) -> tuple[str, float] | None:
-        """The most similar cluster and its similarity (cosine, after subtracting ``mean``
-        from both sides when given), or None when the group is empty."""
+    def prepare(self, mean: Vector | None) -> None:
+        """Centre the following similarities on ``mean`` (None: raw cosine)."""
+        if mean is None and self.mean is None:
+            return
+        n = len(self.ids)
+        self.mean = mean
+        squares = self.squares[:n]
+        if mean is not None:
+            self._mean_square = float(mean @ mean)
+            self.row_mean[:n] = self.rows[:n] @ mean
+            squares = squares - 2 * self.row_mean[:n] + self._mean_square
+        self.inverse[:n] = 1.0 / np.sqrt(np.maximum(squares, 1e-30))
+
+    def most_similar(self, vector: Vector32, threshold: float) -> tuple[str, float] | None:
+        """The most similar cluster and its similarity, or None when the group is empty."""
         n = len(self.ids)
         if n == 0:
             return None
-        rows, target = self.rows[:n], vector
-        if mean is not None:
-            rows, target = rows - mean, target - mean
-        norms = np.linalg.norm(rows, axis=1)
-        norm = float(np.linalg.norm(target))
-        if norm == 0.0:
-            return None
-        with np.errstate(divide="ignore", invalid="ignore"):
-            similarities = np.where(norms > 0, rows @ target / (norms * norm), -1.0)
-        best = int(np.argmax(similarities))
-        return self.ids[best], float(similarities[best])
+        dots = self.rows[:n] @ vector
+        if self.mean is None:
+            scores = dots * self.inverse[:n]
+            target = float(vector @ vector)
+        else:
+            vector_mean = float(vector @ self.mean)
+            scores = (dots - self.row_mean[:n] + (self._mean_square - vector_mean)) * self.inverse[
+                :n
+            ]
+            target = float(vector @ vector) - 2 * vector_mean + self._mean_square
+        best = int(np.argmax(scores))
+        similarity = float(scores[best]) / math.sqrt(max(target, 1e-30))
+        if abs(similarity - threshold) < _RECHECK:
+            similarity = self._exact(best, vector)
+        return self.ids[best], similarity
+
+    def _exact(self, index: int, vector: Vector32) -> float:
+        row, target = self.rows[index].astype(np.float64), vector.astype(np.float64)
+        if self.mean is not None:
+            row, target = row - self.mean, target - self.mean
+        lengths = math.sqrt(float(row @ row) * float(target @ target))
+        return float(row @ target) / lengths if lengths > 0 else -1.0
 
 
 class BrandClusters:
@@ -153,43 +205,59 @@ class BrandClusters:
         return len(self.by_id)
 
     def dimension_of(self, model: str) -> int | None:
-        for group_model, dimension in self._groups:
-            if group_model == model and dimension:
+        for (group_model, dimension), group in self._groups.items():
+            if group_model == model and dimension and group.ids:
                 return dimension
         return None
 
-    def check(self, result: ChunkResult) -> None:
-        """Refuse centroids whose dimension differs from the brand's for the same model."""
+    def check(self, result: ChunkResult) -> list[Vector32 | None]:
+        """The result's centroids as vectors (None where a cluster has none, or a zero one);
+        refuses a dimension other than the brand's for the model, or a float32 centroid that
+        is not finite or out of range."""
         known = self.dimension_of(result.model)
+        vectors: list[Vector32 | None] = []
         for index, incoming in enumerate(result.clusters):
-            if incoming.centroid is not None and known and len(incoming.centroid) != known:
+            given = incoming.dimension
+            if given is not None and known and given != known:
                 raise InvalidResultError(
-                    f"centroid of dimension {len(incoming.centroid)}, the brand's clusters of"
+                    f"centroid of dimension {given}, the brand's clusters of"
                     f" model {result.model!r} have {known} - at `$.clusters[{index}].centroid`"
                 )
+            vector = _vector(incoming)
+            checked = incoming.centroid_f32 is None  # JSON numbers were checked when decoded
+            if (
+                vector is not None
+                and not checked
+                and not (np.abs(vector) <= _COMPONENT_LIMIT).all()
+            ):
+                raise InvalidResultError(
+                    f"centroid components must be finite and within ±{_COMPONENT_LIMIT:g}"
+                    f" - at `$.clusters[{index}].centroidF32`"
+                )
+            vectors.append(vector)
+        return vectors
 
-    def apply(self, result: ChunkResult, seen_ms: int) -> list[str]:
-        """Merge every cluster of one (checked) result; the ids merged into or created."""
-        vectors = [_vector(incoming.centroid) for incoming in result.clusters]
-        sizes = [max(incoming.true_size, 1) for incoming in result.clusters]
-        mean = self._mean(result.model, vectors, sizes)
-        touched = [
-            self.merge(incoming, vector, result.model, seen_ms, mean)
+    def apply(
+        self, result: ChunkResult, seen_ms: int, vectors: list[Vector32 | None] | None = None
+    ) -> list[str]:
+        """Merge every cluster of one result (``vectors``: from ``check``); the ids merged into
+        or created. The brand may exceed its maximum until ``evict`` (once per batch)."""
+        if vectors is None:
+            vectors = self.check(result)
+        given = next((v for v in vectors if v is not None), None)
+        if given is not None:  # the group exists before the first merge, centred if need be
+            key = (result.model, len(given))
+            group = self._groups.get(key) or self._groups.setdefault(key, _Group(len(given)))
+            sizes = [max(incoming.true_size, 1) for incoming in result.clusters]
+            group.prepare(self._mean(result.model, vectors, sizes))
+        return [
+            self.merge(incoming, vector, result.model, seen_ms)
             for incoming, vector in zip(result.clusters, vectors, strict=True)
         ]
-        self.evict()
-        return touched
 
-    def merge(
-        self,
-        incoming: ClusterIn,
-        vector: Vector | None,
-        model: str,
-        seen_ms: int,
-        mean: Vector | None = None,
-    ) -> str:
-        """Merge one cluster into the most similar (similarity after subtracting ``mean``, when
-        given), or add it; the id it merged into or was given."""
+    def merge(self, incoming: ClusterIn, vector: Vector32 | None, model: str, seen_ms: int) -> str:
+        """Merge one cluster into the most similar of its group (as the group is prepared), or
+        add it; the id it merged into or was given."""
         dimension = 0 if vector is None else len(vector)
         group = self._groups.get((model, dimension))
         target: str | None = None
@@ -197,7 +265,7 @@ class BrandClusters:
             same = self.by_id.get(incoming.id)
             target = same.id if same is not None and same.dimension == 0 else None
         elif group is not None:
-            found = group.most_similar(vector, mean)
+            found = group.most_similar(vector, self.settings.threshold)
             if found is not None and found[1] >= self.settings.threshold - _TOLERANCE:
                 target = found[0]
         if target is None:
@@ -205,7 +273,7 @@ class BrandClusters:
         self._absorb(self.by_id[target], incoming, vector, seen_ms)
         return target
 
-    def _mean(self, model: str, vectors: list[Vector | None], sizes: list[int]) -> Vector | None:
+    def _mean(self, model: str, vectors: list[Vector32 | None], sizes: list[int]) -> Vector | None:
         """For the centred rule: the size-weighted mean of every centroid of the model, the
         brand's and the result's (merges keep weighted sums, so this is the mean of all that
         ever merged). None for the cosine rule, or with too few centroids to centre on."""
@@ -229,14 +297,24 @@ class BrandClusters:
         excess = len(self.by_id) - self.settings.max_clusters
         if excess <= 0:
             return []
-        victims = sorted(self.by_id.values(), key=lambda c: (c.last_seen // _HOUR_MS, c.size))
-        dropped = [cluster.id for cluster in victims[:excess]]
+        victims = heapq.nsmallest(
+            excess, self.by_id.values(), key=lambda c: (c.last_seen // _HOUR_MS, c.size)
+        )
+        dropped = [cluster.id for cluster in victims]
         for cluster_id in dropped:
             cluster = self.by_id.pop(cluster_id)
             self._groups[(cluster.model, cluster.dimension)].remove(cluster_id)
             self.changed.discard(cluster_id)
             self.removed.add(cluster_id)
         return dropped
+
+    def stored(self, cluster_id: str) -> Cluster:
+        """The cluster as it is stored, its centroid (kept in the group while merging) included."""
+        cluster = self.by_id[cluster_id]
+        if cluster.dimension:
+            group = self._groups[(cluster.model, cluster.dimension)]
+            cluster.centroid = group.row(cluster_id).astype("<f4").tobytes()
+        return cluster
 
     def top(self, limit: int, since_ms: int = 0) -> list[Cluster]:
         """The largest clusters seen since ``since_ms``, largest first."""
@@ -251,7 +329,9 @@ class BrandClusters:
             group = self._groups[key] = _Group(cluster.dimension)
         group.add(cluster.id, cluster.vector(), cluster.size)
 
-    def _create(self, incoming: ClusterIn, model: str, vector: Vector | None, seen_ms: int) -> str:
+    def _create(
+        self, incoming: ClusterIn, model: str, vector: Vector32 | None, seen_ms: int
+    ) -> str:
         cluster_id, suffix = incoming.id, 1
         while cluster_id in self.by_id or cluster_id in self.removed:
             suffix += 1
@@ -260,7 +340,7 @@ class BrandClusters:
             id=cluster_id,
             label=incoming.label,
             model=model,
-            centroid=b"" if vector is None else vector.astype(np.float32).tobytes(),
+            centroid=b"" if vector is None else vector.astype("<f4").tobytes(),
             size=incoming.true_size,
             sample=_unique(incoming.mentions, self.settings.sample_size),
             sentiment=incoming.sentiment_score,
@@ -274,15 +354,20 @@ class BrandClusters:
         return cluster_id
 
     def _absorb(
-        self, cluster: Cluster, incoming: ClusterIn, vector: Vector | None, seen_ms: int
+        self, cluster: Cluster, incoming: ClusterIn, vector: Vector32 | None, seen_ms: int
     ) -> None:
         old, new = max(cluster.size, 1), max(incoming.true_size, 1)
+        group = self._groups[(cluster.model, cluster.dimension)]
         if vector is not None:
-            mean = (cluster.vector() * old + vector * new) / (old + new)
-            cluster.centroid = mean.astype(np.float32).tobytes()
+            share = np.float32(new / (old + new))
+            merged: Vector32 = group.row(cluster.id) * (np.float32(1.0) - share) + vector * share
+            group.update(cluster.id, merged, old + new)
         cluster.sentiment = (cluster.sentiment * old + incoming.sentiment_score * new) / (old + new)
         cluster.size += incoming.true_size
-        cluster.sample = _unique([*cluster.sample, *incoming.mentions], self.settings.sample_size)
+        if len(cluster.sample) < self.settings.sample_size:  # the sample keeps the first ids
+            cluster.sample = _unique(
+                [*cluster.sample, *incoming.mentions], self.settings.sample_size
+            )
         cluster.first_seen = min(cluster.first_seen, seen_ms)
         cluster.last_seen = max(cluster.last_seen, seen_ms)
         cluster.spike = cluster.spike or incoming.spike
@@ -290,21 +375,21 @@ class BrandClusters:
         cluster.label = cluster.label or incoming.label
         if incoming.id != cluster.id and incoming.id not in cluster.absorbed:
             cluster.absorbed = [*cluster.absorbed, incoming.id][-_MAX_ABSORBED:]
-        if len(cluster.representatives) < _MAX_REPRESENTATIVES:
+        if incoming.representatives and len(cluster.representatives) < _MAX_REPRESENTATIVES:
             known = {rep.id for rep in cluster.representatives}
             extra = [rep for rep in incoming.representatives if rep.id not in known]
             cluster.representatives = [*cluster.representatives, *extra][:_MAX_REPRESENTATIVES]
-        self._groups[(cluster.model, cluster.dimension)].update(
-            cluster.id, cluster.vector(), cluster.size
-        )
         self.changed.add(cluster.id)
 
 
-def _vector(centroid: list[float] | None) -> Vector | None:
-    if centroid is None:
+def _vector(incoming: ClusterIn) -> Vector32 | None:
+    if incoming.centroid_f32 is not None:
+        vector: Vector32 = np.frombuffer(incoming.centroid_f32, dtype="<f4")
+    elif incoming.centroid is not None:
+        vector = np.array(incoming.centroid, dtype=np.float32)
+    else:
         return None
-    vector = np.asarray(centroid, dtype=np.float64)
-    return vector if float(np.linalg.norm(vector)) > 0.0 else None
+    return vector if vector.any() else None
 
 
 def _unique(ids: list[str], limit: int) -> list[str]:

@@ -10,18 +10,20 @@ it the next chunk at once.
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from orchestrator.dispatch import COLLECTORS_GROUP, TaskQueue
+from orchestrator.dispatch import COLLECTORS_GROUP, TaskQueue, released
 from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
 from orchestrator.parking import Reason
 from orchestrator.protocol import DecodeError, FailureReport, ResultEnvelope, decode_envelope
 from orchestrator.results import Incoming, ResultIntake
+from orchestrator.store.scripts import load_script
 from orchestrator.store.streams import Entry, entries, group_entries
 
 log = structlog.get_logger(__name__)
@@ -45,6 +47,7 @@ class Collector:
     def __post_init__(self) -> None:
         self.claim_idle_ms = int(self.claim_idle_s * 1000)
         self.queue = TaskQueue(self.redis, self.keys)
+        self._ack = load_script(self.redis, "results_ack")
 
     async def step(self) -> float:
         if not self._ready:
@@ -101,32 +104,36 @@ class Collector:
                 incoming.append(Incoming.decode(raw, report.result, report.brand))
         if incoming:
             await self.intake.apply(incoming, "stream")
-        if completed:
-            await self._completed(completed)
+        woken = await self._completed(completed) if completed else {}
         ids = [entry_id for entry_id, _ in batch]
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.keys.result_stream, COLLECTORS_GROUP, *ids)
-            pipe.xdel(self.keys.result_stream, *ids)
+            if woken:
+                pipe.zadd(self.keys.brand_due, woken, xx=True, lt=True)
+            await self._ack(
+                keys=[self.keys.result_stream], args=[COLLECTORS_GROUP, *ids], client=pipe
+            )
             await pipe.execute()
 
-    async def _completed(self, reports: list[ResultEnvelope]) -> None:
-        """Release each task's place in the caps (a duplicate report finds nothing to release)
-        and wake its brand, so the scheduler hands it the next chunk at once."""
-        chunks = [(report.brand, report.chunk_id) for report in reports if report.chunk_id]
-        if chunks:  # applied: the scheduler must not offer these chunks again
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for brand, chunk_id in chunks:
-                    pipe.hdel(self.keys.pending_chunks(brand), chunk_id)
-                await pipe.execute()
-        brands = await self.queue.done([report.task_id for report in reports])
+    async def _completed(self, reports: list[ResultEnvelope]) -> dict[str, int]:
+        """Release each task's place in the caps (a duplicate report finds nothing to release);
+        the brands to wake (now), so the scheduler hands them their next chunk at once."""
+        chunks: dict[str, list[str]] = defaultdict(list)
+        for report in reports:
+            if report.chunk_id:
+                chunks[report.brand].append(report.chunk_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for brand, chunk_ids in chunks.items():  # the scheduler must not offer them again
+                pipe.hdel(self.keys.pending_chunks(brand), *chunk_ids)
+            await self.queue.queue_done(pipe, [report.task_id for report in reports])
+            *_, reply = await pipe.execute()
+        brands = released(reply)
         now_ms = int(time.time() * 1000)
         woken: dict[str, int] = {}
-        for report, released in zip(reports, brands, strict=True):
-            if released:  # None: a duplicate report, its effect was applied already
+        for report, released_brand in zip(reports, brands, strict=True):
+            if released_brand:  # None: a duplicate report, its effect was applied already
                 self.metrics.tasks_completed.labels(report.kind).inc()
-                woken[released] = now_ms
-        if woken:
-            await self.redis.zadd(self.keys.brand_due, woken, xx=True, lt=True)
+                woken[released_brand] = now_ms
+        return woken
 
     def _failed(self, report: FailureReport) -> None:
         outcome = "dead_lettered" if report.final else "retried"

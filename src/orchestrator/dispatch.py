@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
 from orchestrator.keys import Keys
@@ -36,6 +37,11 @@ log = structlog.get_logger(__name__)
 
 WORKERS_GROUP = "workers"
 COLLECTORS_GROUP = "collectors"
+
+
+def released(reply: list[bytes | None]) -> list[str | None]:
+    """Per task given to ``done``: its brand, or None when it was done already."""
+    return [text(brand) if isinstance(brand, bytes) else None for brand in reply]
 
 
 class ActiveEntry(msgspec.Struct, frozen=True):
@@ -118,10 +124,16 @@ class TaskQueue:
         brand, or None when it was done already (a duplicate report)."""
         if not task_ids:
             return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await self.queue_done(pipe, task_ids)
+            (reply,) = await pipe.execute()
+        return released(reply)
+
+    async def queue_done(self, pipe: Pipeline, task_ids: Sequence[str]) -> None:
+        """``done`` as one more command of ``pipe``; read its reply with ``released``."""
         k = self.keys
         keys = [k.task_active, k.task_in_flight, k.task_chunks]
-        brands = await self._done(keys=keys, args=list(task_ids))
-        return [text(brand) if isinstance(brand, bytes) else None for brand in brands]
+        await self._done(keys=keys, args=list(task_ids), client=pipe)
 
     async def fail(
         self, delivery: Delivery, error: TaskError, worker_id: str, retry_at_ms: int | None

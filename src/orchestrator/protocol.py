@@ -12,6 +12,8 @@ from typing import Any
 
 import msgspec
 
+from orchestrator.chunk_result import ChunkResult
+
 VERSION = 1
 FIELD = b"m"  # the stream entry field that holds the JSON message
 
@@ -166,5 +168,6 @@ def schemas() -> dict[str, Any]:
         "failure": FailureReport,
         "deadLetter": DeadLetter,
         "heartbeat": Heartbeat,
+        "chunkResult": ChunkResult,
     }
     return {name: msgspec.json.schema(kind) for name, kind in kinds.items()}

@@ -79,7 +79,7 @@ def test_a_merge_keeps_the_id_and_weights_by_size() -> None:
         sentiment_score=0.1, spike=True,
     )  # fmt: skip
     brand.apply(chunk("c2", incoming, at=datetime(2026, 1, 2, tzinfo=UTC)), 86_400_000)
-    merged = brand.by_id["launch"]
+    merged = brand.stored("launch")
     assert merged.size == 4  # 3 + the declared true size 1
     assert merged.sample == ["m1", "m2", "m3", "m4"]  # union of ids
     assert merged.vector() == pytest.approx([(3 * 1.0 + 0.8) / 4, (3 * 0.0 + 0.6) / 4], abs=1e-6)
@@ -120,15 +120,18 @@ def test_the_least_recently_seen_smallest_clusters_are_evicted() -> None:
     brand.apply(chunk("2", ClusterIn(id="old-small", size=2, centroid=axes[1])), 0)
     brand.apply(chunk("3", ClusterIn(id="new", size=1, centroid=axes[2])), 5 * hour)
     brand.apply(chunk("4", ClusterIn(id="newest", size=1, centroid=axes[3])), 6 * hour)
+    assert len(brand) == 4  # over the maximum until the batch ends
+    assert brand.evict() == ["old-small"]
     assert set(brand.by_id) == {"old-big", "new", "newest"}
     assert brand.removed == {"old-small"}
 
 
 def test_clusters_survive_their_storage_format() -> None:
     brand = brand_with(ClusterIn(id="a", mentions=["m1"], centroid=[0.25, 0.5]))
-    stored = decode_cluster(encode_cluster(brand.by_id["a"]))
+    brand.apply(chunk("c2", ClusterIn(id="b", mentions=["m2"], centroid=[0.5, 1.0])), 1)
+    stored = decode_cluster(encode_cluster(brand.stored("a")))
     assert isinstance(stored, Cluster)
-    assert stored.vector() == pytest.approx([0.25, 0.5])
+    assert stored.vector() == pytest.approx([0.375, 0.75])  # the merged mean
 
 
 @settings(max_examples=60, deadline=None)
