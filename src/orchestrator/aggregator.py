@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from redis.asyncio import Redis
+from threadpoolctl import threadpool_limits
 
 from orchestrator.aggregate import RETENTION_MS, Delta, seen_ms
 from orchestrator.chunk_result import ChunkResult, InvalidResultError
@@ -77,6 +78,9 @@ class Aggregator:
         self.cache_brands = settings.cache_brands
         self._cache: OrderedDict[str, _Cached] = OrderedDict()  # brand → clusters, LRU
         self._lock = asyncio.Lock()
+        # The products are small (5 x 384 by 500 x 384): BLAS threads only fight the event
+        # loop and the store for the cores, and spin when the process is pinned to one.
+        threadpool_limits(limits=1, user_api="blas")
         self._apply = load_script(redis, "aggregate_apply")
         self._load = load_script(redis, "clusters_load")
 

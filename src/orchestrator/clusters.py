@@ -211,30 +211,38 @@ class BrandClusters:
         return None
 
     def check(self, result: ChunkResult) -> list[Vector32 | None]:
-        """The result's centroids as vectors (None where a cluster has none, or a zero one);
-        refuses a dimension other than the brand's for the model, or a float32 centroid that
-        is not finite or out of range."""
+        """The result's centroids as float32 vectors (None where a cluster has none, or a zero
+        one), read as one matrix; refuses a dimension other than the brand's for the model,
+        and float32 centroids that are not finite or out of range."""
         known = self.dimension_of(result.model)
-        vectors: list[Vector32 | None] = []
+        present: list[int] = []
+        parts: list[bytes] = []
         for index, incoming in enumerate(result.clusters):
             given = incoming.dimension
-            if given is not None and known and given != known:
+            if given is None:
+                continue
+            if known and given != known:
                 raise InvalidResultError(
                     f"centroid of dimension {given}, the brand's clusters of"
                     f" model {result.model!r} have {known} - at `$.clusters[{index}].centroid`"
                 )
-            vector = _vector(incoming)
-            checked = incoming.centroid_f32 is None  # JSON numbers were checked when decoded
-            if (
-                vector is not None
-                and not checked
-                and not (np.abs(vector) <= _COMPONENT_LIMIT).all()
-            ):
-                raise InvalidResultError(
-                    f"centroid components must be finite and within ±{_COMPONENT_LIMIT:g}"
-                    f" - at `$.clusters[{index}].centroidF32`"
-                )
-            vectors.append(vector)
+            present.append(index)
+            raw = incoming.centroid_f32
+            parts.append(raw if raw is not None else np.array(incoming.centroid, "<f4").tobytes())
+        vectors: list[Vector32 | None] = [None] * len(result.clusters)
+        if not present:
+            return vectors
+        matrix = np.frombuffer(b"".join(parts), dtype="<f4").reshape(len(present), -1)
+        valid = (np.abs(matrix) <= _COMPONENT_LIMIT).all(axis=1)  # NaN compares False
+        if not valid.all():
+            index = present[int(np.argmin(valid))]
+            raise InvalidResultError(
+                f"centroid components must be finite and within ±{_COMPONENT_LIMIT:g}"
+                f" - at `$.clusters[{index}].centroidF32`"
+            )
+        nonzero = matrix.any(axis=1).tolist()
+        for index, row, given in zip(present, matrix, nonzero, strict=True):
+            vectors[index] = row if given else None
         return vectors
 
     def apply(
@@ -380,16 +388,6 @@ class BrandClusters:
             extra = [rep for rep in incoming.representatives if rep.id not in known]
             cluster.representatives = [*cluster.representatives, *extra][:_MAX_REPRESENTATIVES]
         self.changed.add(cluster.id)
-
-
-def _vector(incoming: ClusterIn) -> Vector32 | None:
-    if incoming.centroid_f32 is not None:
-        vector: Vector32 = np.frombuffer(incoming.centroid_f32, dtype="<f4")
-    elif incoming.centroid is not None:
-        vector = np.array(incoming.centroid, dtype=np.float32)
-    else:
-        return None
-    return vector if vector.any() else None
 
 
 def _unique(ids: list[str], limit: int) -> list[str]:
