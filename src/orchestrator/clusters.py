@@ -21,6 +21,7 @@ import heapq
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import cast
 
 import msgspec
 import numpy as np
@@ -40,6 +41,7 @@ _MAX_REPRESENTATIVES = 3
 _HOUR_MS = 3_600_000
 _COMPONENT_LIMIT = 1e6  # as for JSON centroids (chunk_result.Component)
 _MIN_TO_CENTRE = 3  # centroids needed before the centred rule applies (raw cosine until then)
+_RECENTRE = 1e-3  # the centred rule re-centres when the mean moved by this share of its length
 
 
 @dataclass(frozen=True)
@@ -101,10 +103,13 @@ class _Group:
     def __post_init__(self) -> None:
         self.rows = np.zeros((8, self.dimension), np.float32)
         self.squares = np.zeros(8)  # |r|^2
-        self.sizes = np.zeros(8)
+        self.sizes = np.zeros(8)  # weights: max(size, 1)
         self.row_mean = np.zeros(8)  # r.m
         self.inverse = np.zeros(8)  # 1/|r-m|
         self._mean_square = 0.0
+        self._mean32 = np.zeros(self.dimension, np.float32)
+        self.total = np.zeros(self.dimension)  # sum of weight * row, kept as rows change
+        self.weight = 0.0
 
     def add(self, cluster_id: str, vector: Vector32, size: float) -> None:
         n = len(self.ids)
@@ -122,16 +127,25 @@ class _Group:
 
     def update(self, cluster_id: str, vector: Vector32, size: float) -> None:
         index = self._index[cluster_id]
+        self._account(index, -1.0)
         self.rows[index] = vector
-        self.sizes[index] = size
+        self.sizes[index] = max(size, 1.0)
+        self._account(index, 1.0)
         square = self.squares[index] = float(vector @ vector)
         if self.mean is not None:
-            row_mean = self.row_mean[index] = float(vector @ self.mean)
+            row_mean = self.row_mean[index] = float(vector @ self._mean32)
             square = square - 2 * row_mean + self._mean_square
         self.inverse[index] = 1.0 / math.sqrt(max(square, 1e-30))
 
+    def _account(self, index: int, sign: float) -> None:
+        weight = sign * self.sizes[index]
+        if weight:
+            self.total += weight * self.rows[index]
+            self.weight += weight
+
     def remove(self, cluster_id: str) -> None:
         index = self._index.pop(cluster_id)
+        self._account(index, -1.0)
         last = len(self.ids) - 1
         if index != last:
             moved = self.ids[last]
@@ -141,22 +155,23 @@ class _Group:
             self._index[moved] = index
         self.ids.pop()
 
-    def weighted_sum(self) -> tuple[Vector, float]:
-        n = len(self.ids)
-        weights = np.maximum(self.sizes[:n], 1.0)
-        total: Vector = weights @ self.rows[:n]
-        return total, float(weights.sum())
-
     def prepare(self, mean: Vector | None) -> None:
-        """Centre the following similarities on ``mean`` (None: raw cosine)."""
+        """Centre the following similarities on ``mean`` (None: raw cosine). A mean that
+        moved less than ``_RECENTRE`` of its length since the last centring is not worth a
+        pass over every row: the group stays centred where it was."""
         if mean is None and self.mean is None:
             return
+        if mean is not None and self.mean is not None:
+            moved = float(np.linalg.norm(mean - self.mean))
+            if moved <= _RECENTRE * math.sqrt(self._mean_square):
+                return
         n = len(self.ids)
         self.mean = mean
         squares = self.squares[:n]
         if mean is not None:
             self._mean_square = float(mean @ mean)
-            self.row_mean[:n] = self.rows[:n] @ mean
+            self._mean32 = mean.astype(np.float32)  # float32 products: no float64 matrix copy
+            self.row_mean[:n] = self.rows[:n] @ self._mean32
             squares = squares - 2 * self.row_mean[:n] + self._mean_square
         self.inverse[:n] = 1.0 / np.sqrt(np.maximum(squares, 1e-30))
 
@@ -166,17 +181,17 @@ class _Group:
         if n == 0:
             return None
         dots = self.rows[:n] @ vector
+        square = float(vector @ vector)
         if self.mean is None:
             scores = dots * self.inverse[:n]
-            target = float(vector @ vector)
         else:
-            vector_mean = float(vector @ self.mean)
-            scores = (dots - self.row_mean[:n] + (self._mean_square - vector_mean)) * self.inverse[
+            vector_mean = float(vector @ self._mean32)
+            scores = (dots + (self._mean_square - vector_mean) - self.row_mean[:n]) * self.inverse[
                 :n
             ]
-            target = float(vector @ vector) - 2 * vector_mean + self._mean_square
-        best = int(np.argmax(scores))
-        similarity = float(scores[best]) / math.sqrt(max(target, 1e-30))
+            square += self._mean_square - 2 * vector_mean
+        best = int(scores.argmax())
+        similarity = float(scores[best]) / math.sqrt(max(square, 1e-30))
         if abs(similarity - threshold) < _RECHECK:
             similarity = self._exact(best, vector)
         return self.ids[best], similarity
@@ -240,7 +255,7 @@ class BrandClusters:
                 f"centroid components must be finite and within ±{_COMPONENT_LIMIT:g}"
                 f" - at `$.clusters[{index}].centroidF32`"
             )
-        nonzero = matrix.any(axis=1).tolist()
+        nonzero = cast(list[bool], matrix.any(axis=1).tolist())
         for index, row, given in zip(present, matrix, nonzero, strict=True):
             vectors[index] = row if given else None
         return vectors
@@ -290,7 +305,7 @@ class BrandClusters:
             return None
         dimension = len(given[0][0])
         group = self._groups.get((model, dimension))
-        total, weight = group.weighted_sum() if group else (np.zeros(dimension), 0.0)
+        total, weight = (group.total, group.weight) if group else (np.zeros(dimension), 0.0)
         count = len(given) + (len(group.ids) if group else 0)
         if count < _MIN_TO_CENTRE:
             return None
