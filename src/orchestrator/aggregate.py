@@ -27,7 +27,7 @@ RESOLUTIONS = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS}
 RETENTION_MS = {"minute": 48 * HOUR_MS, "hour": 90 * DAY_MS, "day": 730 * DAY_MS}
 
 
-@dataclass
+@dataclass(slots=True)
 class Bucket:
     """Counts of one time bucket; stored as JSON with one-letter keys (``as_json``)."""
 

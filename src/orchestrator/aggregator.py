@@ -218,6 +218,7 @@ class Aggregator:
             k.buckets(brand, "minute"),
             k.buckets(brand, "hour"),
             k.buckets(brand, "day"),
+            k.pending_chunks(brand),
         ]
 
     async def _load_missing(self, brands: list[str]) -> None:

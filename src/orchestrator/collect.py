@@ -102,9 +102,11 @@ class Collector:
             completed.append(report)
             if report.kind == ANALYZE:
                 incoming.append(Incoming.decode(raw, report.result, report.brand))
+        applied: set[tuple[str, str]] = set()
         if incoming:
-            await self.intake.apply(incoming, "stream")
-        woken = await self._completed(completed) if completed else {}
+            outcome = await self.intake.apply(incoming, "stream")
+            applied = {(result.brand, result.chunk_id) for result in outcome.applied}
+        woken = await self._completed(completed, applied) if completed else {}
         ids = [entry_id for entry_id, _ in batch]
         async with self.redis.pipeline(transaction=False) as pipe:
             if woken:
@@ -114,12 +116,16 @@ class Collector:
             )
             await pipe.execute()
 
-    async def _completed(self, reports: list[ResultEnvelope]) -> dict[str, int]:
+    async def _completed(
+        self, reports: list[ResultEnvelope], applied: set[tuple[str, str]]
+    ) -> dict[str, int]:
         """Release each task's place in the caps (a duplicate report finds nothing to release);
-        the brands to wake (now), so the scheduler hands them their next chunk at once."""
+        the brands to wake (now), so the scheduler hands them their next chunk at once. A chunk
+        whose result was not applied (parked, or not a chunk result) is pending no more either
+        (an applied one was taken off by the same script that applied it)."""
         chunks: dict[str, list[str]] = defaultdict(list)
         for report in reports:
-            if report.chunk_id:
+            if report.chunk_id and (report.brand, report.chunk_id) not in applied:
                 chunks[report.brand].append(report.chunk_id)
         async with self.redis.pipeline(transaction=False) as pipe:
             for brand, chunk_ids in chunks.items():  # the scheduler must not offer them again

@@ -209,3 +209,18 @@ def test_raw_cosine_collapses_distinct_themes_and_centred_cosine_keeps_them_apar
     assert centred_purity >= 0.95
     assert THEMES <= centred_clusters <= 2 * THEMES
     assert raw_clusters < THEMES
+
+
+def test_a_float32_centroid_is_the_same_vector_as_its_json_numbers() -> None:
+    packed = np.asarray([0.6, 0.8], dtype="<f4").tobytes()
+    brand = brand_with(ClusterIn(id="a", mentions=["m1"], centroid=[0.6, 0.8]))
+    merged = brand.apply(chunk("c2", ClusterIn(id="b", mentions=["m2"], centroid_f32=packed)), 1)
+    assert merged == ["a"]
+    assert brand.stored("a").vector() == pytest.approx([0.6, 0.8])
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 2e6])
+def test_a_float32_centroid_must_be_finite_and_in_range(value: float) -> None:
+    packed = np.asarray([1.0, value], dtype="<f4").tobytes()
+    with pytest.raises(InvalidResultError, match=r"\$\.clusters\[0\]\.centroidF32"):
+        BrandClusters([], COSINE).check(chunk("c1", ClusterIn(id="a", centroid_f32=packed)))

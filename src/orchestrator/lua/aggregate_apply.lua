@@ -1,7 +1,8 @@
 -- Apply a batch of chunk results to one brand's aggregate: the processed-markers and every
 -- count in one atomic step, so a redelivered or duplicated result changes nothing.
 -- KEYS: 1 aggregate hash, 2 applied chunks (zset chunk id -> ms), 3 topics (zset),
---       4 clusters (hash id -> msgpack), 5 minute buckets, 6 hour buckets, 7 day buckets
+--       4 clusters (hash id -> msgpack), 5 minute buckets, 6 hour buckets, 7 day buckets,
+--       8 chunks pending (the scheduler's: an applied chunk is pending no more)
 -- ARGV: 1 delta JSON, 2 expected cluster version ('' when the batch changes no cluster),
 --       3 now (ms), 4 dedup window (ms), 5 JSON {resolution: retention ms},
 --       6 JSON [removed cluster ids], then cluster id, msgpack pairs
@@ -20,7 +21,10 @@ end
 local version = redis.call('HGET', KEYS[1], 'clusterVersion') or '0'
 if ARGV[2] ~= '' and ARGV[2] ~= version then return {'conflict', version} end
 
-for _, chunk in ipairs(delta.chunks) do redis.call('ZADD', KEYS[2], now, chunk) end
+for _, chunk in ipairs(delta.chunks) do
+  redis.call('ZADD', KEYS[2], now, chunk)
+  redis.call('HDEL', KEYS[8], chunk)
+end
 
 local t = delta.totals
 redis.call('HINCRBY', KEYS[1], 'chunks', t.c)
