@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from orchestrator.aggregator import AggregationSettings
+    from orchestrator.mentions import MentionSettings
 
 from orchestrator.errors import ConfigurationError
 from orchestrator.spikes import SpikeSettings
@@ -83,6 +84,9 @@ class Settings(BaseSettings):
     legacy_lease_sec: float = Field(30.0, gt=0, le=3600, description="one reader per list")
     failed_keep: int = Field(10_000, ge=1, description="parked payloads kept in the stream")
     failed_keep_per_brand: int = Field(1_000, ge=1, description="kept in failed:brand:{slug}")
+    mention_dedup_sec: float = Field(7 * 86_400, gt=0, description="mention ids remembered")
+    mention_dedup_max: int = Field(2_000_000, ge=1, description="mention ids per brand, at most")
+    mention_retention_sec: float = Field(3 * 86_400, gt=0, description="analysed mentions kept")
     spike_resolution: Literal["minute", "hour"] = "hour"
     spike_z_threshold: float = Field(4.0, gt=0, le=100)
     spike_min_count: int = Field(20, ge=1)
@@ -144,6 +148,13 @@ class Settings(BaseSettings):
             own_rule=self.own_merge_rule,
         )
         return AggregationSettings(merge, self.result_dedup_sec, self.cluster_cache_brands)
+
+    def mention_settings(self) -> MentionSettings:
+        from orchestrator.mentions import MentionSettings  # noqa: PLC0415 - as above
+
+        return MentionSettings(
+            self.mention_dedup_sec, self.mention_dedup_max, self.mention_retention_sec
+        )
 
     def spike_settings(self) -> SpikeSettings:
         return SpikeSettings(

@@ -166,6 +166,10 @@ class Keys:
         """Stream of the brand's mentions; the scheduler cuts it into chunks."""
         return f"{self.prefix}:{{{slug}}}:mentions"
 
+    def mention_ids(self, slug: str) -> str:
+        """Sorted set: mention id → when first accepted; ingestion's deduplication."""
+        return f"{self.prefix}:{{{slug}}}:mention-ids"
+
     def schedule_state(self, slug: str) -> str:
         """Hash: the scheduler's per-brand state (last cut entry, chunk sequence, last collect)."""
         return f"{self.prefix}:{{{slug}}}:schedule"

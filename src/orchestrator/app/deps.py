@@ -15,6 +15,7 @@ from orchestrator.dispatch import TaskQueue
 from orchestrator.fleet import Fleet
 from orchestrator.health import RedisWatch
 from orchestrator.leader import Lease
+from orchestrator.mentions import MentionStore
 from orchestrator.metrics import Metrics
 from orchestrator.parking import ParkingLot
 from orchestrator.registry import Registry
@@ -36,6 +37,7 @@ class Services:
     fleet: Fleet
     brand_view: BrandView
     parking: ParkingLot
+    mentions: MentionStore
     started_monotonic: float
 
 

@@ -26,7 +26,18 @@ from orchestrator.app.problems import (
     handle_registry_error,
     handle_validation_error,
 )
-from orchestrator.app.routes import aggregates, brands, failed, health, metrics, tasks, workers
+from orchestrator.app.routes import (
+    aggregates,
+    brands,
+    failed,
+    health,
+    metrics,
+    tasks,
+    workers,
+)
+from orchestrator.app.routes import (
+    mentions as mention_routes,
+)
 from orchestrator.brand_view import BrandView
 from orchestrator.collection import build_collection
 from orchestrator.config import Settings, load_settings
@@ -37,6 +48,7 @@ from orchestrator.keys import Keys
 from orchestrator.leader import Lease
 from orchestrator.legacy import LegacySync
 from orchestrator.logging import configure_logging
+from orchestrator.mentions import MentionRetention, MentionStore
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
 from orchestrator.scheduler import Scheduler, SchedulerSettings
@@ -77,10 +89,13 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     app.include_router(brands.router)
     app.include_router(aggregates.router)
     app.include_router(failed.router)
+    app.include_router(mention_routes.router)
     app.include_router(tasks.router)
     app.include_router(workers.router)
     add_lean_routes(
-        app, [*health.ROUTES, *metrics.ROUTES], models=[*aggregates.MODELS, *failed.MODELS]
+        app,
+        [*health.ROUTES, *metrics.ROUTES],
+        models=[*aggregates.MODELS, *failed.MODELS, *mention_routes.MODELS],
     )
     _mount_docs(app)
     if settings.cors_origins:
@@ -125,6 +140,9 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     supervisor.add("collector", collection.collector.step)
     supervisor.add("legacy-results", collection.legacy.step, error_delay_s=settings.legacy_poll_sec)
     supervisor.add("spike-watch", collection.spikes.step, error_delay_s=collection.spikes.every_s)
+    mentions = MentionStore(client, keys, settings.mention_settings())
+    retention = MentionRetention(mentions, registry.slugs)
+    supervisor.add("mention-retention", retention.step, error_delay_s=retention.every_s)
     fleet = Fleet(client, keys)
     gauges = PipelineGauges(scheduler.queue, fleet, collectors)
     supervisor.add("pipeline-gauges", gauges.step, error_delay_s=gauges.every_s)
@@ -140,6 +158,7 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
         fleet=fleet,
         brand_view=BrandView(client, keys),
         parking=collection.parking,
+        mentions=mentions,
         started_monotonic=time.monotonic(),
     )
 

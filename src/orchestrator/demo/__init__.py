@@ -1,0 +1,1 @@
+"""Demo data: three brands and their mentions, written for this project."""
