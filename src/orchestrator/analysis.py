@@ -1,10 +1,11 @@
 """Analysis of one chunk of a brand's mentions into a chunk result (pure, no I/O).
 
 Per mention: its sentiment (``sentiment.SentimentModel``). Over the chunk: lexical embeddings
-(hashed TF-IDF of word unigrams and bigrams, 512 dimensions, the same in every process), the
-brand's own names stripped first (they are in every mention and would make everything alike);
-clusters by average-linkage agglomerative clustering on cosine distance; each cluster's label
-from its top TF-IDF terms, its mean sentiment, its centroid and its most central mentions;
+(hashed TF-IDF of word unigrams and bigrams, 512 dimensions, the same in every process: the
+centroids the collector compares across chunks), the brand's own names stripped first (they are
+in every mention and would make everything alike); clusters by average-linkage agglomerative
+clustering on cosine distance in the chunk's own LSA space; each cluster's label from its top
+TF-IDF terms, its mean sentiment, its centroid and its most central mentions;
 topics from the chunk's top terms; a spike flag when one cluster holds most of a large chunk.
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 from sklearn.cluster import AgglomerativeClustering
+from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer, TfidfVectorizer
 from sklearn.preprocessing import normalize
 
@@ -27,7 +29,8 @@ from orchestrator.sentiment import Scored, SentimentModel
 
 MODEL = "orchestrator/hashed-tfidf-512"
 DIMENSION = 512
-DISTANCE = 0.85  # cosine distance under which clusters join (average linkage)
+DISTANCE = 0.7  # cosine distance (in the chunk's LSA space) under which clusters join
+LSA_COMPONENTS = 10
 MIN_SHARE = 0.02  # a cluster needs this share of the chunk (and two mentions) to be reported
 MAX_CLUSTERS = 12
 SPIKE_SHARE = 0.5  # one cluster holding this share of a chunk of at least SPIKE_MIN mentions
@@ -72,7 +75,7 @@ class Analyzer:
         self, chunk_id: str, brand: str, terms: BrandTerms, mentions: Sequence[Mention]
     ) -> dict[str, Any]:
         """The chunk result (DESIGN §4 plus our fields) of ``mentions``."""
-        scored = [self.sentiment.score(m.text) for m in mentions]
+        scored = self.sentiment.score_many([m.text for m in mentions])
         cleaned = _clean([m.text for m in mentions], terms)
         clusters, topics = self._clusters(chunk_id, mentions, scored, cleaned, terms)
         counts = {
@@ -119,8 +122,8 @@ class Analyzer:
         if len(mentions) < 2:
             return [], []
         vectors = self.embed(cleaned)
-        labels = _group(vectors)
         words = _TermWeights(cleaned, terms)
+        labels = _group(words.topics_space())
         minimum = max(2, int(MIN_SHARE * len(mentions)))
         found = [np.flatnonzero(labels == label) for label in np.unique(labels)]
         kept = sorted(
@@ -140,6 +143,7 @@ def _clean(texts: Sequence[str], terms: BrandTerms) -> list[str]:
 
 
 def _group(vectors: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Average-linkage clusters of ``vectors`` (unit rows) under the cosine distance."""
     empty = ~vectors.any(axis=1)
     if empty.all():
         return np.zeros(len(vectors), dtype=np.int64)
@@ -160,6 +164,7 @@ class _TermWeights:
             ngram_range=(1, 2),
             stop_words=terms.stop_words(),
             min_df=1,
+            sublinear_tf=True,
             token_pattern=r"(?u)\b[^\W\d_]{3,}\b",  # noqa: S106 - a regex, not a secret
         )
         try:
@@ -167,6 +172,18 @@ class _TermWeights:
             self.names = vectorizer.get_feature_names_out()
         except ValueError:  # nothing but stop words
             self.matrix, self.names = None, np.array([])
+
+    def topics_space(self) -> npt.NDArray[np.float64]:
+        """The chunk's mentions in a few latent dimensions of its own words (LSA): short texts
+        share few words, so raw TF-IDF vectors are nearly orthogonal; here texts about the same
+        thing are close. Chunk-local: for clustering the chunk, not for comparing chunks."""
+        rows = 0 if self.matrix is None else self.matrix.shape[0]
+        if self.matrix is None or min(self.matrix.shape) < 3:
+            return np.ones((rows, 1))
+        components = max(2, min(LSA_COMPONENTS, rows // 8, self.matrix.shape[1] - 1))
+        reduced = TruncatedSVD(n_components=components, random_state=0).fit_transform(self.matrix)
+        space: npt.NDArray[np.float64] = normalize(reduced)
+        return space
 
     def top(self, members: npt.NDArray[np.int64], count: int) -> list[str]:
         if self.matrix is None:

@@ -11,7 +11,7 @@ Errors it raises, under the package's root ``OrchestratorError``::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from types import TracebackType
@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from orchestrator.brand import Brand
 from orchestrator.errors import OrchestratorError
+from orchestrator.mentions import IngestOutcome, Mention
 from orchestrator.types import BrandStatus, CamelModel, SourceRef
 
 __all__ = [
@@ -208,6 +209,27 @@ class Client:
                 return
             cursor = page.next_cursor
 
+    def add_mentions(self, slug: str, lines: Sequence[bytes]) -> IngestOutcome:
+        """Send up to 5,000 mentions as NDJSON (each line one mention's JSON)."""
+        response = self._send(
+            "POST",
+            f"{_path(slug)}/mentions",
+            content=b"\n".join(lines),
+            headers={"content-type": "application/x-ndjson"},
+        )
+        return msgspec.json.decode(response.content, type=IngestOutcome)
+
+    def list_mentions(
+        self, slug: str, *, after: str | None = None, limit: int = 100
+    ) -> tuple[list[Mention], str | None]:
+        """Mentions after stream id ``after`` (``$``: only new ones), and where to read on."""
+        params: dict[str, str | int] = {"limit": limit}
+        if after:
+            params["after"] = after
+        response = self._send("GET", f"{_path(slug)}/mentions", params=params)
+        page = msgspec.json.decode(response.content, type=_MentionPage)
+        return [item.mention for item in page.items], page.next_after
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = self.http.request(method, path, **kwargs)
@@ -236,6 +258,16 @@ class Client:
             raise ClientError(
                 f"unexpected answer from {response.request.url}: {exc.error_count()} invalid fields"
             ) from None
+
+
+class _MentionItem(msgspec.Struct, rename="camel", frozen=True):
+    entry_id: str
+    mention: Mention
+
+
+class _MentionPage(msgspec.Struct, rename="camel", frozen=True):
+    items: list[_MentionItem]
+    next_after: str | None
 
 
 def _path(slug: str) -> str:

@@ -1,5 +1,6 @@
 """Fetched bytes to mentions: RSS 2.0 and Atom (through feedparser), JSON mapped by dot paths,
-and JSON Lines. Pure: no I/O; ``orchestrator.sources`` fetches and calls these.
+and JSON Lines; and the keyword matcher that decides which mentions are a brand's. Pure: no
+I/O; ``orchestrator.sources`` fetches, calls these and re-exports the matcher.
 
 A mention is a plain dict with the ingestion API's camelCase keys (``MENTION_KEYS``), missing
 optional ones omitted. Values are normalized to what ingestion accepts: ids longer than
@@ -10,10 +11,12 @@ dropped (an optional field) or skips the item (id, text).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +27,7 @@ from urllib.parse import urlsplit
 
 import feedparser  # type: ignore[import-untyped]
 
-from orchestrator.brand import JsonFields
+from orchestrator.brand import BrandSpec, JsonFields
 from orchestrator.languages import ISO_639_1
 
 Mention = dict[str, object]
@@ -62,7 +65,9 @@ def mention_from(values: Mapping[str, object], default_source: str) -> Mention |
     mention: Mention = {
         "id": mention_id,
         "text": text,
-        "source": source if isinstance(source, str) and _SOURCE_NAME.match(source) else default_source,
+        "source": source
+        if isinstance(source, str) and _SOURCE_NAME.match(source)
+        else default_source,
     }
     for key, normalize in _OPTIONAL.items():
         value = normalize(values.get(key))
@@ -359,3 +364,100 @@ def _line_values(line: bytes) -> dict[str, object] | None:
         return None
     item = cast(dict[str, object], value)
     return {key: item[key] for key in MENTION_KEYS if key in item}
+
+
+# --- keywords -------------------------------------------------------------------------------
+
+_QUOTES = frozenset({('"', '"'), ("\u201c", "\u201d")})
+
+
+def _fold(text: str) -> str:
+    """Compatibility-normalized and case-folded: how both terms and texts are compared."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+@functools.cache
+def _word_class() -> str:
+    """A regex class of the characters that continue a word: ``\\w``, combining marks (``\\w``
+    leaves them out, so "cafe" would match in a decomposed "café" or a Devanagari stem before
+    its vowel sign) and the zero-width joiners. Built once per process, from the BMP.
+    """
+    ranges: list[str] = []
+    start: int | None = None
+    for code in range(0x10000 + 1):  # one past the BMP closes a last run
+        mark = code < 0x10000 and unicodedata.category(chr(code)).startswith("M")
+        if mark and start is None:
+            start = code
+        elif not mark and start is not None:
+            ranges.append(f"\\u{start:04x}-\\u{code - 1:04x}")
+            start = None
+    return "[\\w\\u200c\\u200d" + "".join(ranges) + "]"
+
+
+def _term_pattern(term: str) -> str | None:
+    """A keyword as a regex: its words in order, any whitespace between (a phrase)."""
+    stripped = term.strip()
+    if len(stripped) >= 2 and (stripped[0], stripped[-1]) in _QUOTES:
+        stripped = stripped[1:-1]
+    words = _fold(stripped).split()
+    return r"\s+".join(re.escape(word) for word in words) if words else None
+
+
+def _compile_terms(terms: Iterable[str]) -> re.Pattern[str] | None:
+    patterns = sorted({p for term in terms if (p := _term_pattern(term))}, key=len, reverse=True)
+    if not patterns:
+        return None
+    word = _word_class()
+    return re.compile(f"(?<!{word})(?:{'|'.join(patterns)})(?!{word})")
+
+
+class KeywordMatcher:
+    """Whether a text is about a brand: any keyword, no exclusion, one of its languages.
+
+    Case-insensitive (Unicode case folding and NFKC, so "CAFÉ" is "café" and "Straße" is
+    "strasse") and whole words only: "ace" is not found in "place". A keyword with spaces, or
+    in double quotes, is a phrase: its words consecutive, separated by any whitespace.
+    """
+
+    def __init__(
+        self,
+        keywords: Iterable[str],
+        exclude_keywords: Iterable[str] = (),
+        languages: Iterable[str] = (),
+    ) -> None:
+        self._include = _compile_terms(keywords)
+        self._exclude = _compile_terms(exclude_keywords)
+        self._languages = frozenset(primary_language(code) for code in languages)
+
+    @classmethod
+    def for_brand(cls, brand: BrandSpec) -> KeywordMatcher:
+        return cls(brand.keywords, brand.exclude_keywords, brand.languages)
+
+    def matches(self, text: str, language: str | None = None) -> bool:
+        """True when a keyword matches, no exclusion does, and the language is allowed (an
+        unknown language, None, is allowed)."""
+        if self._include is None or not self._language_allowed(language):
+            return False
+        folded = _fold(text)
+        if self._include.search(folded) is None:
+            return False
+        return self._exclude is None or self._exclude.search(folded) is None
+
+    def _language_allowed(self, language: str | None) -> bool:
+        return (
+            not self._languages
+            or language is None
+            or (primary_language(language) in self._languages)
+        )
+
+
+def keep_matching(mentions: Iterable[Mention], matcher: KeywordMatcher) -> list[Mention]:
+    """The mentions whose text and language the matcher accepts."""
+    kept: list[Mention] = []
+    for mention in mentions:
+        text, language = mention.get("text"), mention.get("language")
+        if isinstance(text, str) and matcher.matches(
+            text, language if isinstance(language, str) else None
+        ):
+            kept.append(mention)
+    return kept

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 import uvloop
@@ -23,6 +24,7 @@ from granian import Granian
 from granian.constants import Interfaces, Loops
 from granian.log import LogLevels
 from granian.server.embed import Server as EmbeddedHttpServer
+from redis import Redis as SyncRedis
 from starlette.types import ASGIApp
 
 from orchestrator.app.factory import create_app
@@ -32,6 +34,8 @@ from orchestrator.store.embedded import EmbeddedServer
 from orchestrator.worker.pool import WorkerPool
 
 log = structlog.get_logger(__name__)
+
+DemoChoice = Literal["yes", "ask", "no"]
 
 _APP_FACTORY = "orchestrator.app.factory:app_from_environment"
 _SOURCE = Path(__file__).parent
@@ -55,28 +59,57 @@ def store_for(settings: Settings) -> Iterator[Settings]:
         server.stop()
 
 
-def serve(settings: Settings, *, reload: bool = False, workers: int = 0) -> int:
+def serve(
+    settings: Settings, *, reload: bool = False, workers: int = 0, demo: DemoChoice = "no"
+) -> int:
     """Serve HTTP and run the loops (and ``workers`` worker processes) until a signal;
-    return the process exit code."""
+    return the process exit code. ``demo``: load the demo data ("yes"), or offer to when the
+    store is empty and a person is at the terminal ("ask")."""
     with store_for(settings) as resolved:
         if reload:
             _serve_reloading(resolved)
             return 0
-        uvloop.run(_serve(create_app(resolved), resolved, workers))
+        load = demo == "yes" or (demo == "ask" and _wants_demo(resolved))
+        uvloop.run(_serve(create_app(resolved), resolved, workers, demo=load))
         log.info("service.stopped")
         return 0
 
 
-async def _serve(app: ASGIApp, settings: Settings, workers: int) -> None:
+async def _serve(app: ASGIApp, settings: Settings, workers: int, *, demo: bool = False) -> None:
     assert settings.redis_url is not None
     env = {"REDIS_URL": settings.redis_url, "ORCHESTRATOR_ID": f"{settings.orchestrator_id}-w"}
     pool = WorkerPool(workers, env, settings.shutdown_grace_sec)
     keeping = asyncio.ensure_future(pool.run())
+    loading = asyncio.ensure_future(_load_demo(settings)) if demo else None
     try:
         await _serve_http(app, settings)
     finally:
+        if loading is not None:
+            loading.cancel()
         await pool.stop()
         keeping.cancel()
+
+
+async def _load_demo(settings: Settings) -> None:
+    from orchestrator.demo.load import load_demo_with  # noqa: PLC0415
+
+    try:
+        await load_demo_with(settings)
+    except Exception:  # the service goes on without its demo
+        log.exception("demo.failed")
+    else:
+        log.info("demo.open", url=f"http://{settings.host}:{settings.port}/v1/brands")
+
+
+def _wants_demo(settings: Settings) -> bool:
+    """Ask at the terminal, when there is one and the store holds nothing yet."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    with SyncRedis.from_url(str(settings.redis_url)) as client:
+        if client.dbsize() > 0:
+            return False
+    answer = input("The store is empty. Load the demo brands and their mentions? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
 
 
 async def _serve_http(app: ASGIApp, settings: Settings) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -58,7 +58,8 @@ def test_valid_mentions_are_accepted_and_bad_ones_listed_by_index(
     fields = {r["index"]: r["errors"][0]["field"] for r in outcome["rejected"]}
     assert fields == {1: "text", 2: "createdAt", 3: "source", 4: "id", 5: "unknown", 6: "language"}
     assert "missing required field" in outcome["rejected"][3]["errors"][0]["message"]
-    stored = [json.loads(fields[b"m"]) for _, fields in store.xrange(KEYS.mentions(brand))]
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], store.xrange(KEYS.mentions(brand)))
+    stored = [json.loads(fields[b"m"]) for _, fields in entries]
     assert [m["id"] for m in stored] == ["m1", "m7"]
 
 
@@ -86,16 +87,18 @@ def test_a_missing_time_is_the_time_of_receipt(api: httpx.Client, brand: str) ->
     [
         (b"{not json", "application/json", 400),
         (b'{"id": "m1"}', "application/json", 400),  # an object, not an array
-        (b"[]" , "text/plain", 415),
+        (b"[]", "text/plain", 415),
         (json.dumps([mention(n) for n in range(5001)]).encode(), "application/json", 413),
         (b"[" + b" " * (5 * 1024 * 1024) + b"]", "application/json", 413),
     ],
     ids=["malformed", "not-an-array", "wrong-type", "too-many", "too-large"],
 )
-def test_bad_bodies_get_a_problem_and_store_nothing(
+def test_bad_bodies_get_a_problem_and_store_nothing(  # noqa: PLR0917 - parametrized
     api: httpx.Client, brand: str, store: SyncRedis, content: bytes, content_type: str, status: int
 ) -> None:
-    answer = api.post(f"/v1/brands/{brand}/mentions", content=content, headers={"content-type": content_type})  # noqa: E501
+    answer = api.post(
+        f"/v1/brands/{brand}/mentions", content=content, headers={"content-type": content_type}
+    )
     assert answer.status_code == status
     assert answer.headers["content-type"] == "application/problem+json"
     assert store.xlen(KEYS.mentions(brand)) == 0

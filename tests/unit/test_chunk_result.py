@@ -77,7 +77,7 @@ INFINITE_CENTROID = _with(clusters=[{"id": "c", "centroid": [7, 0.0]}]).replace(
         (_with(clusters=[{"id": "c", "mentions": ["m"] * 10_001}]), "$.clusters[0].mentions"),
         (_with(clusters=[{"id": "c", "centroid": [0.5] * 5000}]), "$.clusters[0].centroid"),
         (_with(chunkId=""), "$.chunkId"),
-        (_with(clusters=[{"id": "c", "centroidF32": "AAAAAAAAAA=="}]), "whole number of float32"),
+        (_with(clusters=[{"id": "c", "centroidF32": "AAAAAAAAAA=="}]), "number of float32"),
         (_with(clusters=[{"id": "c", "centroidF32": "not base64!"}]), "$.clusters[0].centroidF32"),
         (_with(processedAt="yesterday"), "$.processedAt"),
         (
@@ -88,7 +88,8 @@ INFINITE_CENTROID = _with(clusters=[{"id": "c", "centroid": [7, 0.0]}]).replace(
     ids=[
         "not-json", "not-object", "wrong-type", "negative-count", "negative-mention-count",
         "infinite-score", "infinite-centroid", "too-many-topics", "oversized-mentions",
-        "oversized-centroid", "empty-chunk-id", "partial-float32", "not-base64", "bad-time", "mixed-dimensions",
+        "oversized-centroid", "empty-chunk-id", "partial-float32", "not-base64", "bad-time",
+        "mixed-dimensions",
     ],
 )  # fmt: skip
 def test_invalid_payloads_are_refused_with_the_field(payload: bytes, expected: str) -> None:

@@ -10,7 +10,7 @@ import structlog
 import typer
 
 from orchestrator import __version__
-from orchestrator.cli import brands
+from orchestrator.cli import brands, mentions
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import ConfigurationError, OrchestratorError
 from orchestrator.logging import configure_logging
@@ -24,6 +24,7 @@ app = typer.Typer(
 )
 
 app.add_typer(brands.app)
+app.add_typer(mentions.app)
 
 EXIT_CONFIG = 2
 
@@ -72,13 +73,22 @@ def run(
         int | None,
         typer.Option(min=0, help="Worker processes to run beside the service (default: CPUs)."),
     ] = None,
+    demo: Annotated[
+        bool | None,
+        typer.Option(
+            "--demo/--no-demo",
+            help="Load the demo brands and mentions (default: offer to when the store is empty).",
+        ),
+    ] = None,
 ) -> None:
     """The one-machine start: the embedded store when REDIS_URL is unset, the service, and
     worker processes (restarted if one dies)."""
-    from orchestrator.service import serve as run_service  # noqa: PLC0415 - keeps --help fast
+    from orchestrator.service import DemoChoice  # noqa: PLC0415 - keeps --help fast
+    from orchestrator.service import serve as run_service  # noqa: PLC0415
 
     count = (os.cpu_count() or 1) if workers is None else workers
-    raise typer.Exit(run_service(_settings(), workers=count))
+    choice: DemoChoice = "ask" if demo is None else ("yes" if demo else "no")
+    raise typer.Exit(run_service(_settings(), workers=count, demo=choice))
 
 
 @app.command()

@@ -70,8 +70,8 @@ CLOSERS = {
     "negative": (
         *(" Anyone else seeing this?", " Support sent me a form link.", " Not what I paid for."),
         *(" Still no reply from support.", " Third time this month.", " Not impressed."),
-        *(" Ticket number 4471, for what it's worth.", " Waiting on support again."),
-        *(" Is this normal?", " Sorting it out with support now."),
+        *(" Opened a ticket, we'll see.", " Waiting on support again."),
+        *(" Is this normal?", " Expected better."),
     ),
 }
 HANDLE_FIRST = (
@@ -145,7 +145,15 @@ AUDIO_SUBJECTS = (
 SOUND = Theme(
     name="sound quality",
     subjects=AUDIO_SUBJECTS,
-    contexts=("", "", " on the train", " at the gym", " on long calls", " on my commute", " at home"),
+    contexts=(
+        "",
+        "",
+        " on the train",
+        " at the gym",
+        " on long calls",
+        " on my commute",
+        " at home",
+    ),
     positive=(
         "{s} sounds incredibly clear{c}",
         "the bass on {s} is rich without getting muddy{c}",
