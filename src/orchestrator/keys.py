@@ -211,6 +211,10 @@ class Keys:
         """Sorted set: spike event JSON → bucket start (ms)."""
         return f"{self.prefix}:{{{slug}}}:spikes"
 
+    def collect_state(self, slug: str) -> str:
+        """Hash: source → its conditional-request state (ETag, Last-Modified, file offset)."""
+        return f"{self.prefix}:{{{slug}}}:collect-state"
+
     def legacy_lease(self, slug: str) -> str:
         """String with expiry: the replica reading the brand's legacy results list."""
         return f"{self.prefix}:{{{slug}}}:legacy-lease"
@@ -249,5 +253,6 @@ _BRAND_PARTS = (
     "spike-state",
     "spikes",
     "legacy-lease",
+    "collect-state",
     "summary-history",
 )

@@ -15,7 +15,7 @@ LABELLED = Path(__file__).parent.parent / "fixtures" / "sentiment_labelled.jsonl
 def agreement(model: SentimentModel) -> float:
     rows = [json.loads(line) for line in LABELLED.read_text().splitlines() if line.strip()]
     scored = model.score_many([row["text"] for row in rows])
-    agreed = sum(s.label == row["label"] for s, row in zip(scored, rows, strict=True))
+    agreed = sum(int(s.label == row["label"]) for s, row in zip(scored, rows, strict=True))
     return agreed / len(rows)
 
 

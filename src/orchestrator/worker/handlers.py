@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from orchestrator.protocol import Task
 from orchestrator.worker.analyze import AnalyzeHandler
+from orchestrator.worker.collect import CollectHandler
 from orchestrator.worker.runner import Context, Handler
 
 
@@ -12,4 +13,8 @@ async def noop(task: Task, context: Context) -> None:
     """Does nothing: for smoke tests and for measuring the pipeline's own cost."""
 
 
-HANDLERS: dict[str, Handler] = {"noop": noop, "analyze": AnalyzeHandler()}
+HANDLERS: dict[str, Handler] = {
+    "noop": noop,
+    "analyze": AnalyzeHandler(),
+    "collect": CollectHandler(),
+}
