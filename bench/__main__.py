@@ -9,13 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import collect, dispatch, http, registry
+from bench import collect, dispatch, http, mentions, registry
 
 BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (
     ("http", http.main),
     ("registry", registry.main),
     ("dispatch", dispatch.main),
     ("collect", collect.main),
+    ("mentions", mentions.main),
 )
 
 

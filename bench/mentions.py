@@ -79,7 +79,9 @@ def ingest(redis_url: str, count: int) -> dict[str, Any]:
                 accepted = 0
                 started = time.perf_counter()
                 for batch in batches:
-                    answer = client.post("/v1/brands/bench/mentions", content=batch, headers=headers)  # noqa: E501
+                    answer = client.post(
+                        "/v1/brands/bench/mentions", content=batch, headers=headers
+                    )
                     accepted += answer.json()["accepted"]
                 seconds = time.perf_counter() - started
                 stored = client.get("/v1/tasks/stats").status_code == 200
@@ -107,11 +109,19 @@ def analyse(chunks: int) -> dict[str, Any]:
         mentions = [Mention(**_fields(json.loads(line))) for line in lines]
         work += [(slug, terms, mentions[i : i + 100]) for i in range(0, len(mentions), 100)]
     work = work[:chunks]
-    analyzer.analyze("warm-up", *work[0])  # type: ignore[arg-type]
+    analyzer.analyze("warm-up", *work[0])
     started = time.perf_counter()
-    analysed = sum(len(analyzer.analyze(f"c{i}", slug, terms, ms)["mentions"]) for i, (slug, terms, ms) in enumerate(work))  # noqa: E501
+    analysed = sum(
+        len(analyzer.analyze(f"c{i}", slug, terms, ms)["mentions"])
+        for i, (slug, terms, ms) in enumerate(work)
+    )
     seconds = time.perf_counter() - started
-    return {"chunks": len(work), "mentions": analysed, "seconds": round(seconds, 2), "per_s": round(analysed / seconds)}  # noqa: E501
+    return {
+        "chunks": len(work),
+        "mentions": analysed,
+        "seconds": round(seconds, 2),
+        "per_s": round(analysed / seconds),
+    }
 
 
 def _fields(document: dict[str, Any]) -> dict[str, Any]:

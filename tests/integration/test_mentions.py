@@ -1,0 +1,59 @@
+"""Mentions against a real server: deduplication in one script, and retention that never drops
+a mention before it is analysed."""
+
+from __future__ import annotations
+
+import json
+from typing import cast
+
+import anyio
+from redis.asyncio import Redis
+
+from orchestrator.keys import Keys
+from orchestrator.mentions import MentionSettings, MentionStore
+
+KEYS = Keys()
+
+
+async def entry_ids(redis: Redis) -> list[str]:
+    entries = cast(list[tuple[bytes, object]], await redis.xrange(KEYS.mentions("nike")))
+    return [entry_id.decode() for entry_id, _ in entries]
+
+
+def items(*ids: str) -> list[bytes]:
+    return [json.dumps({"id": i, "text": f"nike {i}"}).encode() for i in ids]
+
+
+async def test_duplicates_within_one_request_and_across_requests(redis: Redis) -> None:
+    store = MentionStore(redis, KEYS)
+    first = await store.ingest("nike", items("a", "b", "a"))
+    second = await store.ingest("nike", items("b", "c"))
+    assert (first.accepted, first.duplicates) == (2, 1)
+    assert (second.accepted, second.duplicates) == (1, 1)
+    assert await redis.xlen(KEYS.mentions("nike")) == 3
+
+
+async def test_ids_are_forgotten_after_the_dedup_window(redis: Redis) -> None:
+    store = MentionStore(redis, KEYS, MentionSettings(dedup_window_s=0.001))
+    await store.ingest("nike", items("a"))
+    await redis.hdel(KEYS.expected("nike"), "trimAt")  # the hourly trim is due now
+    await anyio.sleep(0.01)
+    await store.ingest("nike", items("b"))
+    assert await redis.zrange(KEYS.mention_ids("nike"), 0, -1) == [b"b"]
+
+
+async def test_retention_keeps_what_is_not_analysed(redis: Redis) -> None:
+    store = MentionStore(redis, KEYS, MentionSettings(retention_s=0))
+    await store.ingest("nike", items(*(f"m{n}" for n in range(10))))
+    ids = await entry_ids(redis)
+    assert await store.trim(["nike"]) == 0  # nothing cut into a chunk yet: nothing goes
+    # The scheduler cut m0..m5 into two chunks; the first (m0..m2) was applied.
+    await redis.hset(KEYS.schedule_state("nike"), "cut", ids[5])
+    pending = {"chunkId": "nike-2", "fromId": ids[3], "toId": ids[5], "count": 3}
+    await redis.hset(KEYS.pending_chunks("nike"), "nike-2", json.dumps(pending))
+    assert await store.trim(["nike"]) == 3
+    left = await entry_ids(redis)
+    assert left == ids[3:]  # the pending chunk and the uncut rest stay
+    await redis.hdel(KEYS.pending_chunks("nike"), "nike-2")
+    assert await store.trim(["nike"]) == 3
+    assert await redis.xlen(KEYS.mentions("nike")) == 4
