@@ -4,7 +4,7 @@ VADER scores words it has in its lexicon; a complaint made of ordinary words ("k
 "battery dying by noon", "still waiting on a refund") reads neutral or even positive to it, and
 a praise that names a problem ("replaced the faulty charger without fuss") reads negative. The
 classifier is a logistic regression over hashed word n-grams, VADER's four scores and a few
-complaint cues, trained when a worker starts (under a second) on the labelled set written for
+complaint cues, trained when a worker starts (about a second) on the labelled set written for
 this project (``orchestrator/data/sentiment_train.jsonl``). Measured on a separate labelled
 set (``tests/fixtures/sentiment_labelled.jsonl``): docs/analysis.md.
 """
@@ -72,7 +72,7 @@ class SentimentModel:
     def __init__(self, *, trained: bool = True) -> None:
         self._vader = SentimentIntensityAnalyzer()
         self._words = HashingVectorizer(
-            n_features=2**16, ngram_range=(1, 2), alternate_sign=False, norm="l2"
+            n_features=2**14, ngram_range=(1, 2), alternate_sign=False, norm="l2"
         )
         self._classifier: LogisticRegression | None = None
         if trained:

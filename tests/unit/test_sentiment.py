@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -39,16 +40,15 @@ def test_the_test_set_is_not_in_the_training_set() -> None:
     assert not [text for text in labelled if text.casefold() in known]
 
 
-@pytest.mark.parametrize(
-    ("text", "label"),
-    [
-        ("My Quillfern Arc keeps disconnecting after ten minutes", "negative"),
-        ("Third week waiting for the courier to show up", "negative"),
-        ("Love how long the battery lasts, two full days", "positive"),
-        ("The Arc ships in three colours from Tuesday", "neutral"),
-    ],
-)
-def test_complaints_without_negative_words_read_negative(
-    trained: SentimentModel, text: str, label: str
-) -> None:
-    assert trained.score(text).label == label
+def test_complaints_without_negative_words_read_negative(trained: SentimentModel) -> None:
+    """The complaints VADER misses: no lexicon word, still a complaint."""
+    lexicon = re.compile(r"\b(bad|terrible|hate|awful|worst|poor|disappointed)\b", re.IGNORECASE)
+    rows = [json.loads(line) for line in LABELLED.read_text().splitlines() if line.strip()]
+    plain = [r["text"] for r in rows if r["label"] == "negative" and not lexicon.search(r["text"])]
+    assert len(plain) >= 60
+
+    def negative(model: SentimentModel) -> float:
+        return sum(s.label == "negative" for s in model.score_many(plain)) / len(plain)
+
+    assert negative(trained) >= 0.75
+    assert negative(SentimentModel(trained=False)) < 0.5  # what VADER alone makes of them
