@@ -72,6 +72,7 @@ class SpikeWatch:
             if start is None or start >= until:
                 self._later(brand, now_ms, settled=True)
                 return []
+            closed = until
             buckets, until = await self._complete(brand, start, until, now_ms)
             if start >= until:
                 self._later(brand, now_ms, settled=False)
@@ -86,7 +87,9 @@ class SpikeWatch:
                 await pipe.execute()
             except WatchError:  # another replica evaluated these buckets first
                 return []
-        if state.last + width > self._touched_at.get(brand, 0):
+        if until < closed:  # stopped at a bucket still being filled: look again soon
+            self._later(brand, now_ms, settled=False)
+        elif state.last + width > self._touched_at.get(brand, 0):
             self._watching.pop(brand, None)  # every applied result's bucket is evaluated
             self._touched_at.pop(brand, None)
         else:

@@ -231,6 +231,7 @@ async def test_spike_watch_finds_an_injected_spike_once_its_hour_is_complete(
     watch = collection.spikes
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     assert await watch.evaluate("nike", now_ms) == []  # hour 30 is still being filled
+    assert watch._watching["nike"] <= now_ms + watch.every_s * 1000  # and is looked at again
     state = json.loads(cast(bytes, await redis.get(KEYS.spike_state("nike"))))
     assert state["last"] == spike_hour - HOUR_MS  # evaluation stopped before it
 
