@@ -97,7 +97,7 @@ def ingest(redis_url: str, count: int) -> dict[str, Any]:
     }
 
 
-def analyse(chunks: int) -> dict[str, Any]:
+def analyse(chunks: int, size: int) -> dict[str, Any]:
     if SERVICE_CPU in os.sched_getaffinity(0):
         os.sched_setaffinity(0, {SERVICE_CPU})
     analyzer = Analyzer()
@@ -107,7 +107,7 @@ def analyse(chunks: int) -> dict[str, Any]:
         spec = specs[slug]
         terms = BrandTerms((slug, spec.name, *spec.keywords))
         mentions = [Mention(**_fields(json.loads(line))) for line in lines]
-        work += [(slug, terms, mentions[i : i + 100]) for i in range(0, len(mentions), 100)]
+        work += [(slug, terms, mentions[i : i + size]) for i in range(0, len(mentions), size)]
     work = work[:chunks]
     analyzer.analyze("warm-up", *work[0])
     started = time.perf_counter()
@@ -117,11 +117,25 @@ def analyse(chunks: int) -> dict[str, Any]:
     )
     seconds = time.perf_counter() - started
     return {
+        "chunk_size": size,
         "chunks": len(work),
         "mentions": analysed,
         "seconds": round(seconds, 2),
         "per_s": round(analysed / seconds),
     }
+
+
+def _ingest_on_private_store(count: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as data:
+        server = EmbeddedServer(Path(data), appendonly=False)
+        server.start()
+        try:
+            if {SERVICE_CPU, LOAD_CPU} <= os.sched_getaffinity(0):
+                os.sched_setaffinity(server.pid or 0, {LOAD_CPU})
+                os.sched_setaffinity(0, {LOAD_CPU})
+            return ingest(server.url, count)
+        finally:
+            server.stop()
 
 
 def _fields(document: dict[str, Any]) -> dict[str, Any]:
@@ -137,24 +151,20 @@ def _fields(document: dict[str, Any]) -> dict[str, Any]:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.mentions", description=__doc__)
     parser.add_argument("--mentions", type=int, default=100_000, help="mentions sent over HTTP")
-    parser.add_argument("--chunks", type=int, default=100, help="chunks of 100 analysed")
+    parser.add_argument("--chunks", type=int, default=50, help="chunks analysed per size")
+    parser.add_argument("--skip-ingest", action="store_true", help="only the analysis")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as data:
-        server = EmbeddedServer(Path(data), appendonly=False)
-        server.start()
-        try:
-            if {SERVICE_CPU, LOAD_CPU} <= os.sched_getaffinity(0):
-                os.sched_setaffinity(server.pid or 0, {LOAD_CPU})
-                os.sched_setaffinity(0, {LOAD_CPU})
-            ingested = ingest(server.url, args.mentions)
-        finally:
-            server.stop()
-    analysed = analyse(args.chunks)
+    ingested: dict[str, Any] = {"exact": True}
+    if not args.skip_ingest:
+        ingested = _ingest_on_private_store(args.mentions)
+        print(f"ingest over HTTP (batches of {BATCH}, one client): "
+              f"{ingested['per_s']:,} mentions/s ({ingested['accepted']:,} of "
+              f"{ingested['mentions']:,} accepted in {ingested['seconds']} s)")  # fmt: skip
+    analysed = [analyse(args.chunks, size) for size in (100, 200)]
+    for figures in analysed:
+        print(f"analysis (one process, chunks of {figures['chunk_size']}): "
+              f"{figures['per_s']:,} mentions/s ({figures['mentions']:,} in {figures['seconds']} s)")  # fmt: skip  # noqa: E501
     report = {"at": datetime.now(UTC).isoformat(), "ingest": ingested, "analyse": analysed}
-    print(f"ingest over HTTP (batches of {BATCH}, one client): {ingested['per_s']:,} mentions/s "
-          f"({ingested['accepted']:,} of {ingested['mentions']:,} accepted in {ingested['seconds']} s)")  # fmt: skip  # noqa: E501
-    print(f"analysis (one process, chunks of 100): {analysed['per_s']:,} mentions/s "
-          f"({analysed['mentions']:,} in {analysed['seconds']} s)")  # fmt: skip
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     (RESULTS_DIR / f"mentions-{stamp}.json").write_text(json.dumps(report, indent=2))

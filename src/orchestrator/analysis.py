@@ -189,7 +189,11 @@ class _TermWeights:
         if self.matrix is None:
             return []
         weights = np.asarray(self.matrix[members].sum(axis=0)).ravel()
-        order = np.argsort(-weights, kind="stable")
+        candidates = min(len(weights), 8 * count)  # enough to skip overlapping n-grams
+        if not candidates:
+            return []
+        best = np.argpartition(-weights, candidates - 1)[:candidates].tolist()
+        order = sorted(best, key=lambda i: (-weights[i], i))
         chosen: list[str] = []
         for index in order:
             name = str(self.names[index])
