@@ -23,6 +23,7 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, HashingVectorizer, TfidfVectorizer
 from sklearn.preprocessing import normalize
+from threadpoolctl import threadpool_limits
 
 from orchestrator.mentions import Mention
 from orchestrator.sentiment import Scored, SentimentModel
@@ -62,6 +63,8 @@ class Analyzer:
     """Build once per worker process (loads VADER's lexicon); ``analyze`` is pure."""
 
     def __init__(self, sentiment: SentimentModel | None = None) -> None:
+        # Small matrices, one worker process per core: BLAS threads would only contend.
+        threadpool_limits(limits=1, user_api="blas")
         self.sentiment = sentiment or SentimentModel()
         self._hashing = HashingVectorizer(
             n_features=DIMENSION,
