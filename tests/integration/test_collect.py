@@ -51,7 +51,7 @@ async def test_a_feed_is_fetched_filtered_and_ingested_once(
     assert mentions[0]["text"].startswith("Acme launches the Rocket 2")
     assert (first["accepted"], first["errors"]) == (1, [])
     second = await collect(redis, CollectOptions(allow_private=True))
-    assert (second["not_modified"], second["accepted"]) == (1, 0)
+    assert (second["notModified"], second["accepted"]) == (1, 0)
     assert server.seen[-1].headers.get("if-none-match") == RSS_ETAG
     assert len(await stored(redis)) == 1
 

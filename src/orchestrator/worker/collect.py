@@ -70,6 +70,16 @@ class Collected:
     not_modified: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "fetched": self.fetched,
+            "matched": self.matched,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "notModified": self.not_modified,
+            "errors": self.errors,
+        }
+
     def add(self, result: FetchResult, matched: int, outcome: IngestOutcome) -> None:
         self.fetched += len(result.mentions)
         self.matched += matched
@@ -95,7 +105,7 @@ class CollectHandler:
             await run.source(f"{index}:{_where(source)}", source)
         if brand.sources and len(run.collected.errors) == len(brand.sources):
             raise SourceError(task.brand, "; ".join(run.collected.errors))  # retried with backoff
-        return {**run.collected.__dict__}
+        return run.collected.as_json()
 
     def _setup(self) -> tuple[httpx.AsyncClient, AddressGuard, HostLimiter, FetchOptions]:
         if self._tools is None:
