@@ -98,7 +98,7 @@ def ingest(redis_url: str, count: int) -> dict[str, Any]:
 
 
 def analyse(chunks: int, size: int) -> dict[str, Any]:
-    if SERVICE_CPU < (os.cpu_count() or 1):
+    if (os.cpu_count() or 1) > SERVICE_CPU:
         os.sched_setaffinity(0, {SERVICE_CPU})  # the ingest run left this process on LOAD_CPU
     analyzer = Analyzer()
     specs = {str(spec.slug): spec for spec in brand_specs()}
