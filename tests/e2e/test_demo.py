@@ -9,6 +9,7 @@ from collections.abc import Callable
 from importlib import resources
 
 import httpx
+import pytest
 from redis import Redis as SyncRedis
 
 from orchestrator.store.embedded import EmbeddedServer
@@ -20,10 +21,11 @@ def dataset() -> Counter[str]:
     return Counter(json.loads(line)["brand"] for line in lines if line.strip())
 
 
+@pytest.mark.timeout(420)  # 10,308 mentions through two workers: about 45 s on an idle machine
 def test_the_demo_is_analysed_end_to_end(
     service_factory: Callable[..., ServiceProcess], valkey: EmbeddedServer, store: SyncRedis
 ) -> None:
-    env = {"REDIS_URL": valkey.url, "SPIKE_GRACE_SEC": "0"}
+    env = {"REDIS_URL": valkey.url, "SPIKE_GRACE_SEC": "0", "SHUTDOWN_GRACE_SEC": "5"}
     service = service_factory(env, args=("run", "--demo", "--workers", "2")).wait_ready()
     expected = dataset()
     assert len(expected) == 3
@@ -36,10 +38,10 @@ def test_the_demo_is_analysed_end_to_end(
             found[brand] = answer.json()["totalMentions"] if answer.status_code == 200 else -1
         return found
 
-    wait_until(lambda: totals() == dict(expected), timeout_s=150, what="every mention analysed")
+    wait_until(lambda: totals() == dict(expected), timeout_s=300, what="every mention analysed")
     wait_until(
         lambda: bool(httpx.get(f"{service.url}/v1/brands/quillfern/aggregate").json()["spikes"]),
-        timeout_s=30,
+        timeout_s=60,
         what="the recall found",
     )
     spiking = httpx.get(f"{service.url}/v1/brands/quillfern/aggregate").json()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import httpx
@@ -121,3 +121,17 @@ def test_accepted_mentions_are_counted_for_their_bucket(
     api.post(f"/v1/brands/{brand}/mentions", json=body)
     hour = 1795860000000  # 2026-11-28T10:00:00Z
     assert store.hget(KEYS.expected(brand), f"hour:{hour}") == b"3"
+
+
+def test_duplicates_are_refused_across_a_restart(
+    service_factory: Callable[..., ServiceProcess], valkey: EmbeddedServer, store: SyncRedis
+) -> None:
+    first = service_factory({"REDIS_URL": valkey.url}).wait_ready()
+    httpx.post(f"{first.url}/v1/brands", json={"name": "Adidas", "keywords": ["adidas"]})
+    body = [mention(n, text=f"adidas {n}") for n in range(3)]
+    assert httpx.post(f"{first.url}/v1/brands/adidas/mentions", json=body).json()["accepted"] == 3
+    assert first.stop() == 0
+    second = service_factory({"REDIS_URL": valkey.url}).wait_ready()
+    again = httpx.post(f"{second.url}/v1/brands/adidas/mentions", json=body).json()
+    assert (again["accepted"], again["duplicates"]) == (0, 3)
+    assert store.xlen(KEYS.mentions("adidas")) == 3
