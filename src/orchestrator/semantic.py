@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import erf
 
 if TYPE_CHECKING:
     from tokenizers import Encoding, Tokenizer
@@ -132,7 +131,42 @@ def _layer_norm(x: F32, norm: tuple[F32, F32], eps: float) -> F32:
 
 def _gelu(x: F32) -> F32:
     """GELU in its exact (erf) form, as BERT's ``hidden_act: gelu``."""
-    out: F32 = np.float32(0.5) * x * (np.float32(1.0) + erf(x * np.float32(1 / np.sqrt(2))))
+    out = erf(x * np.float32(1 / np.sqrt(2)))
+    out += np.float32(1.0)
+    out *= x
+    out *= np.float32(0.5)
+    return out
+
+
+# erf(x) = x * P(x²) / Q(x²) on [-4, 4] (±1 in float32 beyond): Eigen's float32 erf, within
+# 5e-7 of the exact value and twice as fast as scipy.special.erf, whose float32 loop is double.
+_ERF_P = tuple(
+    np.float32(c)
+    for c in (-2.72614225801306e-10, 2.77068142495902e-08, -2.10102402082508e-06,
+              -5.69250639462346e-05, -7.34990630326855e-04, -2.95459980854025e-03,
+              -1.60960333262415e-02)
+)  # fmt: skip
+_ERF_Q = tuple(
+    np.float32(c)
+    for c in (-1.45660718464996e-05, -2.13374055278905e-04, -1.68282697438203e-03,
+              -7.37332916720468e-03, -1.42647390514189e-02)
+)  # fmt: skip
+
+
+def erf(x: F32) -> F32:
+    """The error function in float32, element-wise (numpy has none)."""
+    x = np.clip(x, np.float32(-4.0), np.float32(4.0))
+    squared = x * x
+    return _polynomial(squared, _ERF_P) * x / _polynomial(squared, _ERF_Q)
+
+
+def _polynomial(x: F32, coefficients: Sequence[np.float32]) -> F32:
+    """Horner's rule, highest power first, in place on one temporary."""
+    out = x * coefficients[0]
+    for coefficient in coefficients[1:-1]:
+        out += coefficient
+        out *= x
+    out += coefficients[-1]
     return out
 
 
