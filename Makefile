@@ -19,7 +19,7 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/uv
 	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml | $(BIN)/uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,semantic]'
 	touch $(STAMP) $(RUN_STAMP)
 
 run: $(RUN_STAMP)  ## the one-machine start: embedded Valkey + service on :9000 + workers

@@ -28,6 +28,7 @@ import httpx
 from orchestrator.analysis import Analyzer, BrandTerms
 from orchestrator.demo.load import brand_specs, mentions_by_brand
 from orchestrator.mentions import Mention
+from orchestrator.semantic import load_semantic
 from orchestrator.store.embedded import EmbeddedServer, free_port
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -97,10 +98,10 @@ def ingest(redis_url: str, count: int) -> dict[str, Any]:
     }
 
 
-def analyse(chunks: int, size: int) -> dict[str, Any]:
+def analyse(chunks: int, size: int, *, semantic: bool = False) -> dict[str, Any]:
     if (os.cpu_count() or 1) > SERVICE_CPU:
         os.sched_setaffinity(0, {SERVICE_CPU})  # the ingest run left this process on LOAD_CPU
-    analyzer = Analyzer()
+    analyzer = Analyzer(semantic=load_semantic() if semantic else None)
     specs = {str(spec.slug): spec for spec in brand_specs()}
     work: list[tuple[str, BrandTerms, list[Mention]]] = []
     for slug, lines in mentions_by_brand().items():
@@ -117,6 +118,7 @@ def analyse(chunks: int, size: int) -> dict[str, Any]:
     )
     seconds = time.perf_counter() - started
     return {
+        "embedding": analyzer.model,
         "chunk_size": size,
         "chunks": len(work),
         "mentions": analysed,
@@ -161,8 +163,9 @@ def main(argv: Sequence[str]) -> int:
               f"{ingested['per_s']:,} mentions/s ({ingested['accepted']:,} of "
               f"{ingested['mentions']:,} accepted in {ingested['seconds']} s)")  # fmt: skip
     analysed = [analyse(args.chunks, size) for size in (100, 200)]
+    analysed.append(analyse(min(args.chunks, 20), 100, semantic=True))
     for figures in analysed:
-        print(f"analysis (one process, chunks of {figures['chunk_size']}): "
+        print(f"analysis ({figures['embedding']}, chunks of {figures['chunk_size']}): "
               f"{figures['per_s']:,} mentions/s ({figures['mentions']:,} in {figures['seconds']} s)")  # fmt: skip  # noqa: E501
     report = {"at": datetime.now(UTC).isoformat(), "ingest": ingested, "analyse": analysed}
     RESULTS_DIR.mkdir(exist_ok=True)

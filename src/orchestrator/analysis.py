@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +27,9 @@ from threadpoolctl import threadpool_limits
 
 from orchestrator.mentions import Mention
 from orchestrator.sentiment import Scored, SentimentModel
+
+if TYPE_CHECKING:
+    from orchestrator.semantic import SemanticEmbedder
 
 MODEL = "orchestrator/hashed-tfidf-512"
 DIMENSION = 512
@@ -62,10 +65,14 @@ class BrandTerms:
 class Analyzer:
     """Build once per worker process (loads VADER's lexicon); ``analyze`` is pure."""
 
-    def __init__(self, sentiment: SentimentModel | None = None) -> None:
+    def __init__(
+        self, sentiment: SentimentModel | None = None, semantic: SemanticEmbedder | None = None
+    ) -> None:
         # Small matrices, one worker process per core: BLAS threads would only contend.
         threadpool_limits(limits=1, user_api="blas")
         self.sentiment = sentiment or SentimentModel()
+        self.semantic = semantic  # all-MiniLM-L6-v2 (the ``semantic`` extra); else lexical
+        self.model = semantic.name if semantic is not None else MODEL
         self._hashing = HashingVectorizer(
             n_features=DIMENSION,
             ngram_range=(1, 2),
@@ -103,11 +110,13 @@ class Analyzer:
                 }
                 for m, s in zip(mentions, scored, strict=True)
             ],
-            "embeddingModel": MODEL,
+            "embeddingModel": self.model,
         }
 
     def embed(self, cleaned: Sequence[str]) -> npt.NDArray[np.float64]:
-        """Unit vectors of hashed TF-IDF (the IDF from the chunk itself)."""
+        """Unit vectors: the semantic model's, or hashed TF-IDF (the IDF from the chunk)."""
+        if self.semantic is not None:
+            return self.semantic.embed(cleaned).astype(np.float64)
         counts = self._hashing.transform(cleaned)
         present = np.asarray((counts != 0).sum(axis=0)).ravel()
         idf = np.log((1 + len(cleaned)) / (1 + present)) + 1.0

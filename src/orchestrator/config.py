@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     mention_dedup_sec: float = Field(7 * 86_400, gt=0, description="mention ids remembered")
     mention_dedup_max: int = Field(2_000_000, ge=1, description="mention ids per brand, at most")
     mention_retention_sec: float = Field(3 * 86_400, gt=0, description="analysed mentions kept")
+    analyze_embedding: Literal["lexical", "semantic"] = Field(
+        "lexical", description="semantic: all-MiniLM-L6-v2, the [semantic] extra"
+    )
     collect_allow_private: bool = Field(False, description="fetch loopback/private addresses")
     collect_file_root: Path | None = Field(None, description="file sources must be under it")
     collect_rate_per_host: float = Field(1.0, gt=0, le=1000, description="requests/s per host")

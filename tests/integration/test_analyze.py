@@ -25,7 +25,9 @@ KEYS = Keys()
 THEMES = Path(__file__).parent.parent / "fixtures" / "themes.jsonl"
 
 
-async def analyze(redis: Redis, rows: list[dict[str, Any]]) -> dict[str, Any]:
+async def analyze(
+    redis: Redis, rows: list[dict[str, Any]], handler: AnalyzeHandler | None = None
+) -> dict[str, Any]:
     spec = {"name": "Quillfern Audio", "slug": "quillfern",
             "keywords": ["Quillfern", "Quillfern Arc", "Quillfern Loop"]}  # fmt: skip
     await Registry(redis, KEYS, Metrics()).create(
@@ -37,7 +39,7 @@ async def analyze(redis: Redis, rows: list[dict[str, Any]]) -> dict[str, Any]:
         ids.append(await redis.xadd(KEYS.mentions("quillfern"), encode_entry(mention)))  # type: ignore[arg-type]
     payload = {"chunkId": "quillfern-1", "fromId": text(ids[0]), "toId": text(ids[-1])}
     task = new_task("analyze", "quillfern", payload, fence=1, max_attempts=3)
-    return await AnalyzeHandler()(task, Context(redis, KEYS, "w1"))
+    return await (handler or AnalyzeHandler("lexical"))(task, Context(redis, KEYS, "w1"))
 
 
 async def test_a_chunk_becomes_a_compatible_result_with_theme_pure_clusters(redis: Redis) -> None:
@@ -70,3 +72,14 @@ async def test_a_chunk_becomes_a_compatible_result_with_theme_pure_clusters(redi
 async def test_an_empty_range_is_an_empty_result(redis: Redis) -> None:
     result = await analyze(redis, [{"id": "only", "text": "Quillfern Arc arrived today"}])
     assert decode_result(encode(result)).mention_count == 1
+
+
+async def test_the_semantic_extra_embeds_with_minilm(redis: Redis) -> None:
+    rows = [json.loads(line) for line in THEMES.read_text().splitlines()]
+    result = await analyze(redis, rows, AnalyzeHandler(embedding="semantic"))
+    decoded = decode_result(encode(result))
+    assert decoded.embedding_model == "orchestrator/all-MiniLM-L6-v2"
+    assert decoded.clusters
+    for cluster in decoded.clusters:
+        assert cluster.centroid_f32 is not None
+        assert len(cluster.centroid_f32) == 384 * 4

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from orchestrator import semantic
-from orchestrator.semantic import SemanticEmbedder, load_semantic
+from orchestrator.semantic import SemanticEmbedder, erf, load_semantic
 
 REFERENCE = Path(__file__).parent.parent / "fixtures" / "minilm_reference.json"
 TEXTS = [
@@ -64,7 +65,14 @@ def test_similar_complaints_are_closer_than_unrelated_ones(embedder: SemanticEmb
     assert float(battery @ earbuds) > float(battery @ courier) + 0.2
 
 
+def test_erf_is_within_float32_noise_of_the_exact_one() -> None:
+    grid = np.linspace(-8.0, 8.0, 16_001, dtype=np.float32)
+    exact = np.array([math.erf(float(x)) for x in grid])
+    assert erf(grid).dtype == np.float32
+    assert np.abs(erf(grid) - exact).max() < 1e-6
+
+
 def test_missing_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(semantic, "_REQUIRED", ("tokenizers", "no_such_module_here"))
+    monkeypatch.setattr(semantic, "_REQUIRED", {"tokenizers": "tokenizers", "no_such_mod": "x"})
     with pytest.raises(ImportError, match=r"pip install 'service3-orchestrator\[semantic\]'"):
         load_semantic()

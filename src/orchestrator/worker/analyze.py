@@ -25,7 +25,8 @@ _TERMS_TTL_S = 60.0
 class AnalyzeHandler:
     """Holds the per-process analyzer (built on first use) and the brands' names."""
 
-    def __init__(self) -> None:
+    def __init__(self, embedding: str | None = None) -> None:
+        self._embedding = embedding  # "lexical" or "semantic"; None: ANALYZE_EMBEDDING
         self._analyzer: Analyzer | None = None
         self._terms: dict[str, tuple[float, BrandTerms]] = {}
 
@@ -42,12 +43,24 @@ class AnalyzeHandler:
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 log.warning("analyze.bad_mention", entry=entry_id, error=str(exc))
         terms = await self._brand_terms(task.brand, context)
-        analyzer = self._analyzer or self._build()
+        analyzer = self._analyzer
+        if analyzer is None:  # the first task: the models load off the event loop
+            analyzer = await asyncio.to_thread(self._build)
         # CPU-bound: in a thread, so the worker keeps reading, acknowledging and heartbeating.
         return await asyncio.to_thread(analyzer.analyze, chunk_id, task.brand, terms, mentions)
 
     def _build(self) -> Analyzer:
-        self._analyzer = Analyzer()
+        embedding = self._embedding
+        if embedding is None:
+            from orchestrator.config import load_settings  # noqa: PLC0415 - read when first needed
+
+            embedding = load_settings().analyze_embedding
+        semantic = None
+        if embedding == "semantic":
+            from orchestrator.semantic import load_semantic  # noqa: PLC0415 - an optional extra
+
+            semantic = load_semantic()  # ImportError with the install hint when missing
+        self._analyzer = Analyzer(semantic=semantic)
         return self._analyzer
 
     async def _brand_terms(self, slug: str, context: Context) -> BrandTerms:
