@@ -13,6 +13,7 @@ from orchestrator.parking import ParkingLot
 from orchestrator.registry import Registry
 from orchestrator.results import ResultIntake
 from orchestrator.spike_watch import SpikeWatch
+from orchestrator.summaries import Summaries, SummaryWatch
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Collection:
     intake: ResultIntake
     collector: Collector
     legacy: LegacyResults
+    summaries: SummaryWatch
 
 
 def build_collection(registry: Registry, settings: Settings) -> Collection:
@@ -39,7 +41,14 @@ def build_collection(registry: Registry, settings: Settings) -> Collection:
         keep_total=settings.failed_keep,
         keep_per_brand=settings.failed_keep_per_brand,
     )
-    intake = ResultIntake(registry, aggregator, parking, on_applied=spikes.touched)
+    summaries = SummaryWatch(Summaries(redis, keys, registry, settings.summary_settings()))
+    spikes.on_spike = summaries.now
+
+    def applied(brands: set[str]) -> None:
+        spikes.touched(brands)
+        summaries.touched(brands)
+
+    intake = ResultIntake(registry, aggregator, parking, on_applied=applied)
     collector = Collector(
         redis,
         keys,
@@ -57,4 +66,4 @@ def build_collection(registry: Registry, settings: Settings) -> Collection:
         poll_s=settings.legacy_poll_sec,
         lease_s=settings.legacy_lease_sec,
     )
-    return Collection(aggregator, parking, spikes, intake, collector, legacy)
+    return Collection(aggregator, parking, spikes, intake, collector, legacy, summaries)

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 if TYPE_CHECKING:
     from orchestrator.aggregator import AggregationSettings
     from orchestrator.mentions import MentionSettings
+    from orchestrator.summaries import SummarySettings
 
 from orchestrator.errors import ConfigurationError
 from orchestrator.spikes import SpikeSettings
@@ -87,6 +88,10 @@ class Settings(BaseSettings):
     mention_dedup_sec: float = Field(7 * 86_400, gt=0, description="mention ids remembered")
     mention_dedup_max: int = Field(2_000_000, ge=1, description="mention ids per brand, at most")
     mention_retention_sec: float = Field(3 * 86_400, gt=0, description="analysed mentions kept")
+    summary_window: Literal["1h", "24h", "7d", "30d", "all"] = "all"
+    summary_min_interval_sec: float = Field(30.0, ge=0, le=86_400, description="per brand")
+    summary_ttl_sec: float = Field(86_400.0, gt=0, description="of summary:brand:{slug}")
+    summary_history: int = Field(50, ge=1, le=10_000, description="summaries kept per brand")
     analyze_embedding: Literal["lexical", "semantic"] = Field(
         "lexical", description="semantic: all-MiniLM-L6-v2, the [semantic] extra"
     )
@@ -160,6 +165,16 @@ class Settings(BaseSettings):
 
         return MentionSettings(
             self.mention_dedup_sec, self.mention_dedup_max, self.mention_retention_sec
+        )
+
+    def summary_settings(self) -> SummarySettings:
+        from orchestrator.summaries import SummarySettings  # noqa: PLC0415 - as above
+
+        return SummarySettings(
+            self.summary_window,
+            self.summary_min_interval_sec,
+            self.summary_ttl_sec,
+            self.summary_history,
         )
 
     def spike_settings(self) -> SpikeSettings:

@@ -215,6 +215,20 @@ class Keys:
         """Hash: source → its conditional-request state (ETag, Last-Modified, file offset)."""
         return f"{self.prefix}:{{{slug}}}:collect-state"
 
+    def summary_history(self, slug: str) -> str:
+        """List: the brand's summaries, newest first (``SUMMARY_HISTORY`` kept)."""
+        return f"{self.prefix}:{{{slug}}}:summary-history"
+
+    @property
+    def summary_stream(self) -> str:
+        """Stream of every published summary (fields ``brand`` and ``m``)."""
+        return f"{self.prefix}:{{summaries}}:stream"
+
+    @property
+    def summary_channel(self) -> str:
+        """Pub/sub channel: the slug of each brand whose summary was just published."""
+        return f"{self.prefix}:summaries"
+
     def legacy_lease(self, slug: str) -> str:
         """String with expiry: the replica reading the brand's legacy results list."""
         return f"{self.prefix}:{{{slug}}}:legacy-lease"

@@ -11,6 +11,7 @@ one wins, the other's transaction is dropped, and no event is recorded twice.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -39,6 +40,7 @@ class SpikeWatch:
     settings: SpikeSettings
     max_wait_s: float = 600.0
     every_s: float = 5.0
+    on_spike: Callable[[str], None] = lambda brand: None  # told of each brand with a new event
     _watching: dict[str, int] = field(init=False, default_factory=dict)  # brand → next look (ms)
     _touched_at: dict[str, int] = field(init=False, default_factory=dict)  # brand → last apply
 
@@ -94,6 +96,8 @@ class SpikeWatch:
             self._touched_at.pop(brand, None)
         else:
             self._later(brand, now_ms, settled=True)
+        if events:
+            self.on_spike(brand)
         for event in events:
             self.metrics.spikes.inc()
             log.info(

@@ -181,3 +181,31 @@ def test_parked_payloads_are_listed_with_their_reason(api: httpx.Client, store: 
     assert items[0]["raw"] == "{oops"
     assert len(api.get("/v1/failed", params={"brand": "nike", "limit": 1}).json()["items"]) == 1
     assert store.llen(KEYS.legacy_failed("nike")) == 2  # the original's key too
+
+
+def test_summaries_are_published_with_an_etag_and_a_history(
+    api: httpx.Client, store: SyncRedis
+) -> None:
+    assert api.post("/v1/brands", json={"name": "Nike", "keywords": ["nike"]}).status_code == 201
+    assert api.get("/v1/brands/nike/summary").status_code == 404  # none yet
+    listener = store.pubsub()  # type: ignore[no-untyped-call]
+    listener.subscribe(KEYS.summary_channel)
+    store.rpush(KEYS.legacy_chunks("nike"), json.dumps(chunk_result("nike", "c1")))
+    wait_until(lambda: api.get("/v1/brands/nike/summary").status_code == 200, what="a summary")
+    first = api.get("/v1/brands/nike/summary")
+    assert first.json()["totalMentions"] == 8
+    assert (
+        api.get(
+            "/v1/brands/nike/summary", headers={"If-None-Match": first.headers["etag"]}
+        ).status_code
+        == 304
+    )
+    assert store.ttl("summary:brand:nike") > 0  # the original's key, with a TTL
+    refreshed = api.post("/v1/brands/nike/summary/refresh")
+    assert refreshed.status_code == 200
+    history = api.get("/v1/brands/nike/summaries").json()["items"]
+    assert len(history) == 2
+    assert history[0]["generatedAt"] >= history[1]["generatedAt"]
+    messages = [listener.get_message(timeout=1) for _ in range(4)]
+    assert b"nike" in [m["data"] for m in messages if m and m["type"] == "message"]
+    listener.close()

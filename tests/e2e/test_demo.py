@@ -54,3 +54,16 @@ def test_the_demo_is_analysed_end_to_end(
     assert spiking["sentiment"]["negative"] > 0
     assert spiking["clusters"]
     assert httpx.get(f"{service.url}/v1/failed").json()["items"] == []
+
+    def summarized() -> bool:  # every brand's published summary counts every accepted mention
+        for brand, count in expected.items():
+            answer = httpx.get(f"{service.url}/v1/brands/{brand}/summary", timeout=5)
+            if answer.status_code != 200 or answer.json()["totalMentions"] != count:
+                return False
+        return True
+
+    wait_until(summarized, timeout_s=90, what="every brand summarized")
+    recall = json.loads(store.get("summary:brand:quillfern") or b"{}")  # the original's key
+    assert recall["provider"] == "grounded"
+    assert recall["spikeDetected"]
+    assert "spike on 27 Nov 14:00 UTC" in recall["headline"]

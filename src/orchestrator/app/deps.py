@@ -19,6 +19,7 @@ from orchestrator.mentions import MentionStore
 from orchestrator.metrics import Metrics
 from orchestrator.parking import ParkingLot
 from orchestrator.registry import Registry
+from orchestrator.summaries import Summaries
 from orchestrator.supervisor import Supervisor
 
 
@@ -38,6 +39,7 @@ class Services:
     brand_view: BrandView
     parking: ParkingLot
     mentions: MentionStore
+    summaries: Summaries
     started_monotonic: float
 
 

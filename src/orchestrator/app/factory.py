@@ -32,6 +32,7 @@ from orchestrator.app.routes import (
     failed,
     health,
     metrics,
+    summaries,
     tasks,
     workers,
 )
@@ -90,12 +91,13 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     app.include_router(aggregates.router)
     app.include_router(failed.router)
     app.include_router(mention_routes.router)
+    app.include_router(summaries.router)
     app.include_router(tasks.router)
     app.include_router(workers.router)
     add_lean_routes(
         app,
         [*health.ROUTES, *metrics.ROUTES],
-        models=[*aggregates.MODELS, *failed.MODELS, *mention_routes.MODELS],
+        models=[*aggregates.MODELS, *failed.MODELS, *mention_routes.MODELS, *summaries.MODELS],
     )
     _mount_docs(app)
     if settings.cors_origins:
@@ -140,6 +142,7 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     supervisor.add("collector", collection.collector.step)
     supervisor.add("legacy-results", collection.legacy.step, error_delay_s=settings.legacy_poll_sec)
     supervisor.add("spike-watch", collection.spikes.step, error_delay_s=collection.spikes.every_s)
+    supervisor.add("summaries", collection.summaries.step, error_delay_s=5.0)
     mentions = MentionStore(client, keys, settings.mention_settings())
     retention = MentionRetention(mentions, registry.slugs)
     supervisor.add("mention-retention", retention.step, error_delay_s=retention.every_s)
@@ -159,6 +162,7 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
         brand_view=BrandView(client, keys),
         parking=collection.parking,
         mentions=mentions,
+        summaries=collection.summaries.summaries,
         started_monotonic=time.monotonic(),
     )
 
