@@ -19,7 +19,12 @@ from orchestrator.types import text
 from tests.collection import KEYS, chunk_result, report
 from tests.harness import ServiceProcess, wait_until
 
-FAST = {"LEGACY_POLL_SEC": "0.2", "LEGACY_LEASE_SEC": "1", "SHUTDOWN_GRACE_SEC": "5"}
+FAST = {
+    "LEGACY_POLL_SEC": "0.2",
+    "LEGACY_LEASE_SEC": "1",
+    "SHUTDOWN_GRACE_SEC": "5",
+    "SUMMARY_MIN_INTERVAL_SEC": "1",
+}
 
 
 def start(
