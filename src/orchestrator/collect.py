@@ -39,7 +39,7 @@ class Collector:
     intake: ResultIntake
     consumer: str
     claim_idle_s: float = 60.0  # results pending this long: their collector died
-    batch: int = 500  # reports per read
+    batch: int = 1000  # reports per read: more results per brand script (docs/benchmarks.md)
     queue: TaskQueue = field(init=False)
     _ready: bool = field(init=False, default=False)
     _next_claim_ms: int = field(init=False, default=0)
