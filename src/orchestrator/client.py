@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from orchestrator.brand import Brand
 from orchestrator.errors import OrchestratorError
-from orchestrator.mentions import IngestOutcome, Mention
+from orchestrator.mentions import IngestOutcome, Mention, MentionPage
 from orchestrator.types import BrandStatus, CamelModel, SourceRef
 
 __all__ = [
@@ -227,7 +227,7 @@ class Client:
         if after:
             params["after"] = after
         response = self._send("GET", f"{_path(slug)}/mentions", params=params)
-        page = msgspec.json.decode(response.content, type=_MentionPage)
+        page = msgspec.json.decode(response.content, type=MentionPage)
         return [item.mention for item in page.items], page.next_after
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -258,16 +258,6 @@ class Client:
             raise ClientError(
                 f"unexpected answer from {response.request.url}: {exc.error_count()} invalid fields"
             ) from None
-
-
-class _MentionItem(msgspec.Struct, rename="camel", frozen=True):
-    entry_id: str
-    mention: Mention
-
-
-class _MentionPage(msgspec.Struct, rename="camel", frozen=True):
-    items: list[_MentionItem]
-    next_after: str | None
 
 
 def _path(slug: str) -> str:

@@ -339,11 +339,6 @@ class BrandClusters:
             cluster.centroid = group.row(cluster_id).astype("<f4").tobytes()
         return cluster
 
-    def top(self, limit: int, since_ms: int = 0) -> list[Cluster]:
-        """The largest clusters seen since ``since_ms``, largest first."""
-        recent = (c for c in self.by_id.values() if c.last_seen >= since_ms)
-        return sorted(recent, key=lambda c: (-c.size, c.id))[:limit]
-
     def _index(self, cluster: Cluster) -> None:
         self.by_id[cluster.id] = cluster
         key = (cluster.model, cluster.dimension)

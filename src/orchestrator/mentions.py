@@ -52,6 +52,20 @@ class Rejected(msgspec.Struct, rename="camel", frozen=True):
     errors: list[dict[str, str]]
 
 
+class MentionItem(msgspec.Struct, rename="camel", frozen=True):
+    """A mention with its entry id in the brand's mentions stream."""
+
+    entry_id: str
+    mention: Mention
+
+
+class MentionPage(msgspec.Struct, rename="camel", frozen=True):
+    """Mentions oldest first; pass ``nextAfter`` as ``after`` to read on."""
+
+    items: list[MentionItem]
+    next_after: str | None
+
+
 class IngestOutcome(msgspec.Struct, rename="camel"):
     """What became of a request's mentions (202 Accepted)."""
 
@@ -60,7 +74,7 @@ class IngestOutcome(msgspec.Struct, rename="camel"):
     rejected: list[Rejected] = []
 
 
-_decode_mention = msgspec.json.Decoder(Mention).decode
+decode_mention = msgspec.json.Decoder(Mention).decode
 _decode_items = msgspec.json.Decoder(list[msgspec.Raw]).decode
 _encode = msgspec.json.Encoder().encode
 _FIELD_AT = re.compile(r" - at `\$\.?([^`]*)`$")
@@ -99,7 +113,7 @@ def parse(items: Sequence[bytes]) -> tuple[list[tuple[int, Mention]], list[Rejec
     rejected: list[Rejected] = []
     for index, raw in enumerate(items):
         try:
-            valid.append((index, _decode_mention(raw)))
+            valid.append((index, decode_mention(raw)))
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             rejected.append(Rejected(index, [_field_error(exc)]))
     return valid, rejected
@@ -167,7 +181,7 @@ class MentionStore:
         """Mentions after stream id ``after`` (oldest first; None: from the start)."""
         start = f"({after}" if after else "-"
         entries = await read_range(self.redis, self.keys.mentions(brand), start, "+", limit)
-        found = [(text(entry_id), _decode_mention(raw)) for entry_id, raw in entries]
+        found = [(text(entry_id), decode_mention(raw)) for entry_id, raw in entries]
         return found, found[-1][0] if found else after
 
     async def last_id(self, brand: str) -> str | None:

@@ -196,7 +196,12 @@ def test_summaries_are_published_with_an_etag_and_a_history(
     listener = store.pubsub()  # type: ignore[no-untyped-call]
     listener.subscribe(KEYS.summary_channel)
     store.rpush(KEYS.legacy_chunks("nike"), json.dumps(chunk_result("nike", "c1")))
-    wait_until(lambda: api.get("/v1/brands/nike/summary").status_code == 200, what="a summary")
+
+    def summarized() -> bool:  # a summary made before the result landed may come first
+        answer = api.get("/v1/brands/nike/summary")
+        return answer.status_code == 200 and answer.json()["totalMentions"] == 8
+
+    wait_until(summarized, what="a summary of the result")
     first = api.get("/v1/brands/nike/summary")
     assert first.json()["totalMentions"] == 8
     assert (
@@ -209,7 +214,8 @@ def test_summaries_are_published_with_an_etag_and_a_history(
     refreshed = api.post("/v1/brands/nike/summary/refresh")
     assert refreshed.status_code == 200
     history = api.get("/v1/brands/nike/summaries").json()["items"]
-    assert len(history) == 2
+    assert len(history) >= 2
+    assert history[0]["totalMentions"] == 8
     assert history[0]["generatedAt"] >= history[1]["generatedAt"]
     messages = [listener.get_message(timeout=1) for _ in range(4)]
     assert b"nike" in [m["data"] for m in messages if m and m["type"] == "message"]

@@ -11,14 +11,13 @@ import structlog
 
 from orchestrator.analysis import Analyzer, BrandTerms
 from orchestrator.brand import Brand
-from orchestrator.mentions import Mention
+from orchestrator.mentions import Mention, decode_mention
 from orchestrator.protocol import Task
 from orchestrator.store.streams import read_range
 from orchestrator.worker.runner import Context, Reject
 
 log = structlog.get_logger(__name__)
 
-_decode_mention = msgspec.json.Decoder(Mention).decode
 _TERMS_TTL_S = 60.0
 
 
@@ -39,7 +38,7 @@ class AnalyzeHandler:
         mentions: list[Mention] = []
         for entry_id, raw in entries:
             try:
-                mentions.append(_decode_mention(raw))
+                mentions.append(decode_mention(raw))
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
                 log.warning("analyze.bad_mention", entry=entry_id, error=str(exc))
         terms = await self._brand_terms(task.brand, context)

@@ -17,7 +17,7 @@ from orchestrator.app.models import Problem
 from orchestrator.app.problems import MALFORMED_JSON_PROBLEM, problem
 from orchestrator.brand import SLUG_PATTERN
 from orchestrator.errors import BrandPausedError
-from orchestrator.mentions import BodyError, IngestOutcome, Mention, split_body
+from orchestrator.mentions import BodyError, IngestOutcome, MentionItem, MentionPage, split_body
 from orchestrator.types import BrandStatus
 
 router = APIRouter(prefix="/v1/brands", tags=["mentions"])
@@ -28,20 +28,6 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 NDJSON = "application/x-ndjson"
 _encode = msgspec.json.Encoder().encode
-
-
-class MentionItem(msgspec.Struct, rename="camel", frozen=True):
-    """A mention with its entry id in the brand's mentions stream."""
-
-    entry_id: str
-    mention: Mention
-
-
-class MentionPage(msgspec.Struct, rename="camel", frozen=True):
-    """Mentions oldest first; pass ``nextAfter`` as ``after`` to read on."""
-
-    items: list[MentionItem]
-    next_after: str | None
 
 
 MODELS = (IngestOutcome, MentionPage)  # documented in /openapi.json
