@@ -9,6 +9,7 @@ from orchestrator.aggregator import Aggregator
 from orchestrator.collect import Collector
 from orchestrator.config import Settings
 from orchestrator.legacy_results import LegacyResults
+from orchestrator.llm import LLMWriter
 from orchestrator.parking import ParkingLot
 from orchestrator.registry import Registry
 from orchestrator.results import ResultIntake
@@ -41,7 +42,11 @@ def build_collection(registry: Registry, settings: Settings) -> Collection:
         keep_total=settings.failed_keep,
         keep_per_brand=settings.failed_keep_per_brand,
     )
-    summaries = SummaryWatch(Summaries(redis, keys, registry, settings.summary_settings()))
+    llm_settings = settings.llm_settings()
+    writer = None if llm_settings is None else LLMWriter(redis, keys, metrics, llm_settings)
+    summaries = SummaryWatch(
+        Summaries(redis, keys, registry, metrics, settings.summary_settings(), writer)
+    )
     spikes.on_spike = summaries.now
 
     def applied(brands: set[str]) -> None:

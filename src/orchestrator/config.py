@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from orchestrator.aggregator import AggregationSettings
+    from orchestrator.llm import LLMSettings
     from orchestrator.mentions import MentionSettings
     from orchestrator.summaries import SummarySettings
 
@@ -24,7 +25,7 @@ from orchestrator.types import MergeRule
 LogLevel = Literal["debug", "info", "warn", "error"]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
-_SECRET_VARIABLES = frozenset({"API_KEY", "READ_API_KEY", "REDIS_URL"})
+_SECRET_VARIABLES = frozenset({"API_KEY", "READ_API_KEY", "REDIS_URL", "LLM_API_KEY"})
 
 
 def _default_orchestrator_id() -> str:
@@ -107,6 +108,15 @@ class Settings(BaseSettings):
     spike_warmup_buckets: int = Field(12, ge=1, le=10_000)
     spike_grace_sec: float = Field(60.0, ge=0, le=86_400)
     spike_max_wait_sec: float = Field(600.0, gt=0, le=86_400)
+    summary_concurrency: int = Field(8, ge=1, le=1000, description="summaries made at once")
+    llm_base_url: str | None = Field(None, description="OpenAI-compatible API; unset: grounded")
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = Field(None, min_length=1, max_length=200)
+    llm_timeout_sec: float = Field(30.0, gt=0, le=600)
+    llm_max_tokens: int = Field(800, ge=16, le=32_000)
+    llm_concurrency: int = Field(4, ge=1, le=256, description="LLM calls at once")
+    llm_breaker_failures: int = Field(5, ge=1, le=1000, description="in a row: open circuit")
+    llm_breaker_open_sec: float = Field(60.0, gt=0, le=86_400)
 
     max_body_bytes: int = Field(6 * 1024 * 1024, ge=1024, description="request body limit")
     shutdown_grace_sec: float = Field(10.0, gt=0, le=300)
@@ -146,6 +156,38 @@ class Settings(BaseSettings):
                 raise ValueError(f"{origin!r} is not an origin like https://example.com")
         return origins
 
+    @field_validator("llm_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and (
+            urlsplit(value).scheme not in ("http", "https") or not urlsplit(value).netloc
+        ):
+            raise ValueError("must be an http(s) URL like https://api.openai.com/v1")
+        return value
+
+    @model_validator(mode="after")
+    def _llm_complete(self) -> Settings:
+        if (self.llm_base_url is None) != (self.llm_model is None):
+            raise ValueError("LLM_BASE_URL and LLM_MODEL are set together (or neither)")
+        return self
+
+    def llm_settings(self) -> LLMSettings | None:
+        """The LLM provider's settings; None when no endpoint is configured."""
+        from orchestrator.llm import LLMSettings  # noqa: PLC0415 - as below
+
+        if self.llm_base_url is None or self.llm_model is None:
+            return None
+        return LLMSettings(
+            base_url=self.llm_base_url,
+            model=self.llm_model,
+            api_key=self.llm_api_key,
+            timeout_s=self.llm_timeout_sec,
+            max_tokens=self.llm_max_tokens,
+            concurrency=self.llm_concurrency,
+            breaker_failures=self.llm_breaker_failures,
+            breaker_open_s=self.llm_breaker_open_sec,
+        )
+
     def aggregation_settings(self) -> AggregationSettings:
         # numpy comes with these: imported here, not at the CLI's start
         from orchestrator.aggregator import AggregationSettings  # noqa: PLC0415
@@ -175,6 +217,7 @@ class Settings(BaseSettings):
             self.summary_min_interval_sec,
             self.summary_ttl_sec,
             self.summary_history,
+            self.summary_concurrency,
         )
 
     def spike_settings(self) -> SpikeSettings:
@@ -200,6 +243,8 @@ def load_settings(**overrides: object) -> Settings:
 
 
 def _describe(error: ErrorDetails) -> str:
+    if not error["loc"]:  # a rule across settings: its input is every setting, secrets too
+        return str(error["msg"]).removeprefix("Value error, ")
     name = "_".join(str(part) for part in error["loc"]).upper()
     shown = "" if name in _SECRET_VARIABLES else f" (got {error['input']!r})"
     return f"{name}: {error['msg']}{shown}"

@@ -219,6 +219,10 @@ class Keys:
         """List: the brand's summaries, newest first (``SUMMARY_HISTORY`` kept)."""
         return f"{self.prefix}:{{{slug}}}:summary-history"
 
+    def summary_llm_cache(self, slug: str) -> str:
+        """String: the LLM's last accepted answer for the brand, with its prompt's fingerprint."""
+        return f"{self.prefix}:{{{slug}}}:summary-llm"
+
     @property
     def summary_stream(self) -> str:
         """Stream of every published summary (fields ``brand`` and ``m``)."""
@@ -269,4 +273,5 @@ _BRAND_PARTS = (
     "legacy-lease",
     "collect-state",
     "summary-history",
+    "summary-llm",
 )

@@ -187,6 +187,38 @@ class Metrics:
         self.spikes = Counter(
             "orchestrator_spikes_detected", "Spike events detected, all brands.", registry=r
         )
+        self.summaries_made = Counter(
+            "orchestrator_summaries_made",
+            "Summaries published, by provider (grounded, llm).",
+            ["provider"],
+            registry=r,
+        )
+        self.summary_fallbacks = Counter(
+            "orchestrator_summary_llm_fallbacks",
+            "LLM answers not used (the grounded summary published instead), by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.llm_cache = Counter(
+            "orchestrator_summary_llm_cache",
+            "LLM summaries served from the per-brand cache (hit) or asked for (miss).",
+            ["result"],
+            registry=r,
+        )
+        self.llm_tokens = Counter(
+            "orchestrator_llm_tokens", "Tokens used by the LLM provider.", ["kind"], registry=r
+        )
+        self.llm_latency = Histogram(
+            "orchestrator_llm_request_duration_seconds",
+            "Time to the LLM endpoint's answer (or error).",
+            buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0),
+            registry=r,
+        )
+        self.llm_breaker_open = Gauge(
+            "orchestrator_llm_circuit_open",
+            "1 while the circuit breaker keeps the LLM endpoint from being called.",
+            registry=r,
+        )
         ResourceCollector(self.registry)
         self.loop_up = Gauge(
             "orchestrator_loop_up", "1 while a background loop is running.", ["loop"], registry=r

@@ -4,6 +4,7 @@ in the brand's history, on a stream and by pub/sub, so readers never poll."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import cast
@@ -15,6 +16,8 @@ from redis.asyncio import Redis
 from orchestrator.brand_view import BrandView, Window
 from orchestrator.errors import RegistryError
 from orchestrator.keys import Keys
+from orchestrator.llm import LLMWriter
+from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
 from orchestrator.summarize import Summary, grounded
 
@@ -30,6 +33,7 @@ class SummarySettings:
     min_interval_s: float = 30.0  # at most one summary per brand this often after new results
     ttl_s: float = 86_400.0  # of summary:brand:{slug}
     history: int = 50  # summaries kept per brand
+    concurrency: int = 8  # summaries made at once (the original's p-limit)
 
 
 @dataclass
@@ -37,7 +41,9 @@ class Summaries:
     redis: Redis
     keys: Keys
     registry: Registry
+    metrics: Metrics
     settings: SummarySettings = field(default_factory=SummarySettings)
+    llm: LLMWriter | None = None  # None: the grounded provider only
 
     async def refresh(self, slug: str) -> Summary:
         """Make the brand's summary now and publish it."""
@@ -45,7 +51,10 @@ class Summaries:
         view = await BrandView(self.redis, self.keys).aggregate(slug, self.settings.window)
         raw = await self.latest(slug)
         summary = grounded(brand.name, view, decode_summary(raw) if raw else None)
+        if self.llm is not None:
+            summary = await self.llm.write(slug, brand.name, summary)
         await self._publish(slug, _encode(summary))
+        self.metrics.summaries_made.labels(summary.provider.partition(":")[0]).inc()
         return summary
 
     async def latest(self, slug: str) -> bytes | None:
@@ -87,12 +96,22 @@ class SummaryWatch:
 
     async def step(self) -> float:
         now = time.monotonic()
-        for brand, due in sorted(self._due.items(), key=lambda item: item[1]):
-            if due <= now:
-                del self._due[brand]
-                self._made[brand] = now
-                try:
-                    await self.summaries.refresh(brand)
-                except RegistryError:  # deleted since: nothing to summarize
-                    log.info("summary.skipped", brand=brand, reason="not registered")
+        due = [brand for brand, at in sorted(self._due.items(), key=lambda i: i[1]) if at <= now]
+        for brand in due:
+            del self._due[brand]
+            self._made[brand] = now
+        limit = asyncio.Semaphore(self.summaries.settings.concurrency)
+        async with asyncio.TaskGroup() as group:
+            for brand in due:
+                group.create_task(self._refresh(brand, limit))
         return self.every_s
+
+    async def _refresh(self, brand: str, limit: asyncio.Semaphore) -> None:
+        async with limit:
+            try:
+                await self.summaries.refresh(brand)
+            except RegistryError:  # deleted since: nothing to summarize
+                log.info("summary.skipped", brand=brand, reason="not registered")
+            except Exception:  # the store is away, say: try again later, the others go on
+                log.exception("summary.failed", brand=brand)
+                self._due.setdefault(brand, time.monotonic() + self.every_s * 5)

@@ -67,6 +67,7 @@ class Summary(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     risks: list[Statement]
     provider: str
     based_on: BasedOn
+    fallback_reason: str | None = None  # why the LLM's answer was not used
     version: int = VERSION
 
 

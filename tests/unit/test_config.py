@@ -97,3 +97,21 @@ def test_the_example_file_lists_every_setting() -> None:
     example = (Path(__file__).parents[2] / ".env.example").read_text()
     listed = {line.split("=")[0] for line in example.splitlines() if "=" in line}
     assert listed == {name.upper() for name in Settings.model_fields}
+
+
+def test_an_llm_endpoint_needs_a_model_and_the_error_shows_no_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLM_BASE_URL", "http://localhost:11434/v1")
+    monkeypatch.setenv("LLM_API_KEY", "sk-hidden-123")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert "LLM_BASE_URL and LLM_MODEL are set together" in str(caught.value)
+    assert "sk-hidden-123" not in str(caught.value)
+    monkeypatch.setenv("LLM_MODEL", "llama3.1")
+    llm = load_settings().llm_settings()
+    assert llm is not None
+    assert (llm.base_url, llm.model) == ("http://localhost:11434/v1", "llama3.1")
+    monkeypatch.setenv("LLM_BASE_URL", "ftp://x")
+    with pytest.raises(ConfigurationError, match=r"LLM_BASE_URL: .*http"):
+        load_settings()

@@ -169,6 +169,8 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
 
 async def _release(services: Services) -> None:
     """Hand the scheduler lease over at once on a clean stop."""
+    if services.summaries.llm is not None:
+        await services.summaries.llm.aclose()
     try:
         await services.lease.release()
     except RedisError:
