@@ -4,6 +4,7 @@ endpoint falls back to the grounded summary, and the API key never reaches the l
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 from redis import Redis as SyncRedis
@@ -49,7 +50,7 @@ def test_llm_summaries_in_a_service_process(
         result = chunk_result("nike", "nike-1", clusters=clusters)
         store.xadd(KEYS.result_stream, {FIELD: report(result, "nike", task_id="t1")})
 
-        def published() -> dict[str, object] | None:
+        def published() -> dict[str, Any] | None:
             answer = httpx.get(f"{service.url}/v1/brands/nike/summary")
             return answer.json() if answer.status_code == 200 else None
 
