@@ -70,7 +70,7 @@ async def add_result(parts: Parts, chunk: str, *clusters: dict[str, Any]) -> Non
     await parts.drain_results()
 
 
-async def published(redis: Redis) -> bytes:
+async def stored(redis: Redis) -> bytes:
     document = await redis.get("summary:brand:nike")
     assert isinstance(document, bytes)
     return document
@@ -97,7 +97,7 @@ async def test_a_valid_answer_is_published_with_the_aggregates_numbers(
     assert summary.highlights[0].mention_ids == ["c1-0"]
     assert summary.total_mentions == 8
     assert summary.sentiment.positive == 5
-    published = decode_summary(await published(redis))
+    published = decode_summary(await stored(redis))
     assert published == summary
     (request,) = llm.requests
     assert request["model"] == MODEL
@@ -140,7 +140,7 @@ async def test_every_failure_falls_back_to_the_grounded_summary_and_says_why(
     assert "987,654" not in summary.summary
     cited = {i for s in summary.highlights + summary.risks for i in s.mention_ids}
     assert "not-a-mention-42" not in cited
-    published = decode_summary(await published(redis))
+    published = decode_summary(await stored(redis))
     assert published.fallback_reason == summary.fallback_reason
     assert parts.metrics.summary_fallbacks.labels(reason)._value.get() == 1
 
