@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -22,6 +23,7 @@ from orchestrator.protocol import FIELD, ResultReport, encode, utcnow
 from orchestrator.registry import Registry
 from orchestrator.results import ResultIntake
 from orchestrator.spike_watch import SpikeWatch
+from orchestrator.spikes import SpikeEvent
 
 KEYS = Keys()
 
@@ -95,6 +97,30 @@ def chunk_result(brand: str, chunk_id: str, **fields: Any) -> dict[str, Any]:
         "meta": {"mentionCount": 8},
         **fields,
     }
+
+
+def hourly(chunk_id: str, hour: datetime, count: int, brand: str = "nike") -> dict[str, Any]:
+    """A result of ``count`` neutral mentions created in ``hour``."""
+    mentions = [
+        {"id": f"{chunk_id}-{i}", "createdAt": (hour + timedelta(seconds=i)).isoformat(),
+         "sentiment": "neutral"}
+        for i in range(count)
+    ]  # fmt: skip
+    return chunk_result(
+        brand, chunk_id, mentions=mentions, meta={"mentionCount": count},
+        sentiment={"positive": 0, "neutral": count, "negative": 0, "score": 0},
+    )  # fmt: skip
+
+
+async def inject_spike(parts: Parts, brand: str = "nike") -> list[SpikeEvent]:
+    """36 ordinary hours and a spike of 250 mentions 10 hours ago, applied and evaluated."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=40)
+    volumes = [30 + (i * 7) % 11 for i in range(36)]
+    volumes[30] = 250
+    results = [hourly(f"h{i}", start + timedelta(hours=i), v, brand) for i, v in enumerate(volumes)]
+    await publish(parts.redis, *(report(r, brand, task_id=r["chunkId"]) for r in results))
+    await parts.drain_results()
+    return await parts.spikes.evaluate(brand, int(datetime.now(UTC).timestamp() * 1000))
 
 
 def report(result: Any, brand: str, *, task_id: str = "t", kind: str = "analyze") -> bytes:

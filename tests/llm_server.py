@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
+
+from tests.http_server import serving
 
 Behaviour = Literal[
     "valid", "fenced", "not_json", "invented_id", "wrong_number", "slow", "429", "500", "extra"
@@ -101,31 +99,11 @@ def _content(behaviour: Behaviour, data: dict[str, Any]) -> str:
     return f"```json\n{text}\n```" if behaviour == "fenced" else text
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def fake_llm(**options: Any) -> Iterator[FakeLLM]:
     """Serve a FakeLLM on a free loopback port (``url`` ends in ``/v1``) until the block ends."""
     llm = FakeLLM(**options)
     app = Starlette(routes=[Route("/v1/chat/completions", llm.complete, methods=["POST"])])
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the fake LLM server did not start")
-        time.sleep(0.01)
-    llm.url = f"http://127.0.0.1:{port}/v1"
-    try:
+    with serving(app) as url:
+        llm.url = f"{url}/v1"
         yield llm
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

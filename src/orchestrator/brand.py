@@ -100,6 +100,13 @@ class FileSource(StrictModel):
 Source = Annotated[FeedSource | JsonSource | FileSource, Field(discriminator="type")]
 
 
+class Webhook(StrictModel):
+    """Where spike alerts are POSTed, signed with ``secret`` (HMAC-SHA256, ``X-Signature``)."""
+
+    url: AnyHttpUrl
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
+
+
 class BrandSpec(StrictModel):
     """The settable part of a brand (PATCH merges into this)."""
 
@@ -111,6 +118,7 @@ class BrandSpec(StrictModel):
     schedule_interval_sec: int = Field(300, ge=10, le=7 * 86400)
     chunk_size: int = Field(200, ge=1, le=5000)
     max_in_flight: int = Field(4, ge=1, le=64)
+    alerts: list[Webhook] = Field(default_factory=list, max_length=10)
     status: BrandStatus = BrandStatus.ACTIVE
 
     @field_validator("keywords", "exclude_keywords")

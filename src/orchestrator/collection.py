@@ -1,11 +1,12 @@
 """The collection side of a replica, wired from settings: the results-stream collector, the
-legacy lists reader, the aggregator, the parking lot and the spike watch."""
+legacy lists reader, the aggregator, the parking lot, the spike watch, summaries and alerts."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from orchestrator.aggregator import Aggregator
+from orchestrator.alerts import Alerts
 from orchestrator.collect import Collector
 from orchestrator.config import Settings
 from orchestrator.legacy_results import LegacyResults
@@ -19,6 +20,7 @@ from orchestrator.summaries import Summaries, SummaryWatch
 
 @dataclass(frozen=True)
 class Collection:
+    alerts: Alerts
     aggregator: Aggregator
     parking: ParkingLot
     spikes: SpikeWatch
@@ -71,4 +73,13 @@ def build_collection(registry: Registry, settings: Settings) -> Collection:
         poll_s=settings.legacy_poll_sec,
         lease_s=settings.legacy_lease_sec,
     )
-    return Collection(aggregator, parking, spikes, intake, collector, legacy, summaries)
+    alerts = Alerts(
+        redis,
+        keys,
+        registry,
+        summaries.summaries,
+        metrics,
+        owner=settings.orchestrator_id,
+        settings=settings.alert_settings(),
+    )
+    return Collection(alerts, aggregator, parking, spikes, intake, collector, legacy, summaries)

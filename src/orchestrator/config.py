@@ -14,10 +14,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 if TYPE_CHECKING:
     from orchestrator.aggregator import AggregationSettings
+    from orchestrator.alerts import AlertSettings
     from orchestrator.llm import LLMSettings
     from orchestrator.mentions import MentionSettings
     from orchestrator.summaries import SummarySettings
 
+from orchestrator.brand import Webhook
 from orchestrator.errors import ConfigurationError
 from orchestrator.spikes import SpikeSettings
 from orchestrator.types import MergeRule
@@ -25,7 +27,9 @@ from orchestrator.types import MergeRule
 LogLevel = Literal["debug", "info", "warn", "error"]
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
-_SECRET_VARIABLES = frozenset({"API_KEY", "READ_API_KEY", "REDIS_URL", "LLM_API_KEY"})
+_SECRET_VARIABLES = frozenset(
+    {"API_KEY", "READ_API_KEY", "REDIS_URL", "LLM_API_KEY", "ALERT_WEBHOOKS"}
+)
 
 
 def _default_orchestrator_id() -> str:
@@ -108,6 +112,15 @@ class Settings(BaseSettings):
     spike_warmup_buckets: int = Field(12, ge=1, le=10_000)
     spike_grace_sec: float = Field(60.0, ge=0, le=86_400)
     spike_max_wait_sec: float = Field(600.0, gt=0, le=86_400)
+    alert_webhooks: list[Webhook] = Field(
+        default_factory=list, description='JSON: [{"url": ..., "secret": ...}], every brand'
+    )
+    alert_allow_private: bool = Field(False, description="webhooks to loopback/private hosts")
+    alert_max_attempts: int = Field(8, ge=1, le=100)
+    alert_timeout_sec: float = Field(5.0, gt=0, le=120)
+    alert_retry_base_sec: float = Field(2.0, gt=0, le=3600)
+    alert_retry_max_sec: float = Field(600.0, gt=0, le=86_400)
+    alert_log_keep: int = Field(200, ge=1, le=100_000, description="finished deliveries kept")
     summary_concurrency: int = Field(8, ge=1, le=1000, description="summaries made at once")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible API; unset: grounded")
     llm_api_key: SecretStr | None = None
@@ -170,6 +183,31 @@ class Settings(BaseSettings):
         if (self.llm_base_url is None) != (self.llm_model is None):
             raise ValueError("LLM_BASE_URL and LLM_MODEL are set together (or neither)")
         return self
+
+    @model_validator(mode="after")
+    def _public_webhooks(self) -> Settings:
+        from orchestrator.alerts import private_target  # noqa: PLC0415 - as below
+
+        for index, hook in enumerate(self.alert_webhooks):
+            refused = None if self.alert_allow_private else private_target(str(hook.url))
+            if refused is not None:
+                raise ValueError(
+                    f"ALERT_WEBHOOKS[{index}]: {refused} (set ALERT_ALLOW_PRIVATE=true to allow)"
+                )
+        return self
+
+    def alert_settings(self) -> AlertSettings:
+        from orchestrator.alerts import AlertSettings  # noqa: PLC0415 - as below
+
+        return AlertSettings(
+            webhooks=tuple(self.alert_webhooks),
+            allow_private=self.alert_allow_private,
+            max_attempts=self.alert_max_attempts,
+            timeout_s=self.alert_timeout_sec,
+            retry_base_s=self.alert_retry_base_sec,
+            retry_max_s=self.alert_retry_max_sec,
+            log_keep=self.alert_log_keep,
+        )
 
     def llm_settings(self) -> LLMSettings | None:
         """The LLM provider's settings; None when no endpoint is configured."""

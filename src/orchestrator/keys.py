@@ -233,6 +233,23 @@ class Keys:
         """Pub/sub channel: the slug of each brand whose summary was just published."""
         return f"{self.prefix}:summaries"
 
+    def alert_outbox(self, slug: str) -> str:
+        """List: spike events recorded with their detection, not yet turned into deliveries."""
+        return f"{self.prefix}:{{{slug}}}:alert-outbox"
+
+    def alert_deliveries(self, slug: str) -> str:
+        """Hash: delivery id → its state (JSON), and ``<id>:body`` → the exact bytes sent."""
+        return f"{self.prefix}:{{{slug}}}:alerts"
+
+    def alert_lease(self, slug: str) -> str:
+        """String with expiry: the replica delivering the brand's alerts."""
+        return f"{self.prefix}:{{{slug}}}:alert-lease"
+
+    @property
+    def alert_due(self) -> str:
+        """Sorted set: slug → when the brand's next alert work is due (ms)."""
+        return f"{self.prefix}:{{alerts}}:due"
+
     def legacy_lease(self, slug: str) -> str:
         """String with expiry: the replica reading the brand's legacy results list."""
         return f"{self.prefix}:{{{slug}}}:legacy-lease"
@@ -274,4 +291,7 @@ _BRAND_PARTS = (
     "collect-state",
     "summary-history",
     "summary-llm",
+    "alert-outbox",
+    "alerts",
+    "alert-lease",
 )

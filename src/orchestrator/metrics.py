@@ -219,6 +219,13 @@ class Metrics:
             "1 while the circuit breaker keeps the LLM endpoint from being called.",
             registry=r,
         )
+        self.alerts_sent = Counter(
+            "orchestrator_alert_deliveries",
+            "Spike alert delivery attempts, by outcome (delivered, retried, failed, refused,"
+            " cancelled).",
+            ["outcome"],
+            registry=r,
+        )
         ResourceCollector(self.registry)
         self.loop_up = Gauge(
             "orchestrator_loop_up", "1 while a background loop is running.", ["loop"], registry=r

@@ -5,7 +5,8 @@ reach the mentions accepted for it (``expected``, counted at ingestion), or the 
 aggregate has not changed for ``max_wait_s`` (a chunk dead-lettered must not stall detection
 forever). Buckets are evaluated in order, so detection never fires on a window still being
 filled. Replicas evaluating one brand at once are serialized by a WATCH on its detector state:
-one wins, the other's transaction is dropped, and no event is recorded twice.
+one wins, the other's transaction is dropped, and no event is recorded twice. Each event goes
+into the brand's alert outbox in the same transaction (``orchestrator.alerts``).
 """
 
 from __future__ import annotations
@@ -80,11 +81,14 @@ class SpikeWatch:
                 self._later(brand, now_ms, settled=False)
                 return []
             events = evaluate(state, buckets, range(start, until, width), self.settings)
+            if events:  # marked due first: a due brand with an empty outbox is merely skipped
+                await self.redis.zadd(k.alert_due, {brand: now_ms}, lt=True)
             pipe.multi()  # type: ignore[no-untyped-call]
             pipe.set(k.spike_state(brand), _encode(state))
             if events:
                 pipe.zadd(k.spikes(brand), {_encode(event): event.at for event in events})
                 pipe.zremrangebyrank(k.spikes(brand), 0, -_KEEP_EVENTS - 1)
+                pipe.rpush(k.alert_outbox(brand), *(_encode(event) for event in events))
             try:
                 await pipe.execute()
             except WatchError:  # another replica evaluated these buckets first

@@ -202,3 +202,19 @@ def test_brands_list_is_kept_in_sync_both_ways(api: httpx.Client, store: SyncRed
         lambda: api.get("/v1/brands/legacy-brand").status_code == 404,
         what="the removal from brands:list to be noticed",
     )
+
+
+def test_webhooks_on_private_addresses_are_refused(api: httpx.Client, store: SyncRedis) -> None:
+    hook = {"url": "https://hooks.example.com/spikes", "secret": "s" * 16}
+    body = {"name": "Acme", "keywords": ["acme"], "alerts": [hook]}
+    assert api.post("/v1/brands", json=body).status_code == 201
+    for url in ("http://127.0.0.1:9000/hook", "http://10.1.2.3/", "http://localhost/x"):
+        bad = {**body, "slug": "acme-2", "alerts": [hook, {**hook, "url": url}]}
+        problem = _problem(api.post("/v1/brands", json=bad), 422)
+        assert problem["errors"][0]["field"] == "alerts[1].url"
+        assert "must be public" in problem["errors"][0]["message"]
+        patch = {"alerts": [{"url": url, "secret": "s" * 16}]}
+        response = api.patch("/v1/brands/acme", json=patch, headers=MERGE_PATCH)
+        assert _problem(response, 422)["errors"][0]["field"] == "alerts[0].url"
+    assert store.hexists(KEYS.brand_docs, "acme-2") == 0
+    assert api.get("/v1/brands/acme").json()["alerts"] == [hook]  # unchanged

@@ -18,7 +18,16 @@ from orchestrator.dispatch import COLLECTORS_GROUP
 from orchestrator.legacy_results import digest
 from orchestrator.results import Incoming
 from orchestrator.types import text
-from tests.collection import KEYS, Parts, build, chunk_result, legacy_item, publish, report
+from tests.collection import (
+    KEYS,
+    Parts,
+    build,
+    chunk_result,
+    hourly,
+    legacy_item,
+    publish,
+    report,
+)
 
 
 @pytest.fixture
@@ -199,18 +208,6 @@ async def test_a_list_consumed_by_another_replica_meanwhile_is_not_trimmed_twice
     removed = await collection.legacy._trim(keys=[key], args=[5, digest(snapshot)])
     assert removed == 0
     assert await redis.llen(key) == 5
-
-
-def hourly(chunk_id: str, hour: datetime, count: int) -> dict[str, Any]:
-    mentions = [
-        {"id": f"{chunk_id}-{i}", "createdAt": (hour + timedelta(seconds=i)).isoformat(),
-         "sentiment": "neutral"}
-        for i in range(count)
-    ]  # fmt: skip
-    return chunk_result(
-        "nike", chunk_id, mentions=mentions, meta={"mentionCount": count},
-        sentiment={"positive": 0, "neutral": count, "negative": 0, "score": 0},
-    )  # fmt: skip
 
 
 async def test_spike_watch_finds_an_injected_spike_once_its_hour_is_complete(

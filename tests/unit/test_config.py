@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,17 @@ def test_an_llm_endpoint_needs_a_model_and_the_error_shows_no_secret(
     monkeypatch.setenv("LLM_BASE_URL", "ftp://x")
     with pytest.raises(ConfigurationError, match=r"LLM_BASE_URL: .*http"):
         load_settings()
+
+
+def test_global_webhooks_are_json_and_must_be_public(monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = {"url": "https://hooks.example.com/a", "secret": "x" * 16}
+    monkeypatch.setenv("ALERT_WEBHOOKS", json.dumps([hook]))
+    (loaded,) = load_settings().alert_settings().webhooks
+    assert (str(loaded.url), loaded.secret) == (hook["url"], hook["secret"])
+    monkeypatch.setenv("ALERT_WEBHOOKS", json.dumps([{**hook, "url": "http://192.168.1.5/a"}]))
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings()
+    assert "ALERT_WEBHOOKS[0]: 192.168.1.5 is not a public address" in str(caught.value)
+    assert "x" * 16 not in str(caught.value)
+    monkeypatch.setenv("ALERT_ALLOW_PRIVATE", "true")
+    assert len(load_settings().alert_settings().webhooks) == 1

@@ -9,6 +9,7 @@ from fastapi import Depends
 from redis.asyncio import Redis
 from starlette.requests import Request
 
+from orchestrator.alerts import Alerts
 from orchestrator.brand_view import BrandView
 from orchestrator.config import Settings
 from orchestrator.dispatch import TaskQueue
@@ -40,6 +41,7 @@ class Services:
     parking: ParkingLot
     mentions: MentionStore
     summaries: Summaries
+    alerts: Alerts
     started_monotonic: float
 
 

@@ -28,6 +28,7 @@ from orchestrator.app.problems import (
 )
 from orchestrator.app.routes import (
     aggregates,
+    alerts,
     brands,
     failed,
     health,
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     app.add_exception_handler(RegistryError, handle_registry_error)
     app.include_router(brands.router)
     app.include_router(aggregates.router)
+    app.include_router(alerts.router)
     app.include_router(failed.router)
     app.include_router(mention_routes.router)
     app.include_router(summaries.router)
@@ -97,7 +99,13 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     add_lean_routes(
         app,
         [*health.ROUTES, *metrics.ROUTES],
-        models=[*aggregates.MODELS, *failed.MODELS, *mention_routes.MODELS, *summaries.MODELS],
+        models=[
+            *aggregates.MODELS,
+            *alerts.MODELS,
+            *failed.MODELS,
+            *mention_routes.MODELS,
+            *summaries.MODELS,
+        ],
     )
     _mount_docs(app)
     if settings.cors_origins:
@@ -143,6 +151,7 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     supervisor.add("legacy-results", collection.legacy.step, error_delay_s=settings.legacy_poll_sec)
     supervisor.add("spike-watch", collection.spikes.step, error_delay_s=collection.spikes.every_s)
     supervisor.add("summaries", collection.summaries.step, error_delay_s=5.0)
+    supervisor.add("alerts", collection.alerts.step, error_delay_s=5.0)
     mentions = MentionStore(client, keys, settings.mention_settings())
     retention = MentionRetention(mentions, registry.slugs)
     supervisor.add("mention-retention", retention.step, error_delay_s=retention.every_s)
@@ -163,12 +172,14 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
         parking=collection.parking,
         mentions=mentions,
         summaries=collection.summaries.summaries,
+        alerts=collection.alerts,
         started_monotonic=time.monotonic(),
     )
 
 
 async def _release(services: Services) -> None:
     """Hand the scheduler lease over at once on a clean stop."""
+    await services.alerts.aclose()
     if services.summaries.llm is not None:
         await services.summaries.llm.aclose()
     try:

@@ -10,8 +10,9 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from orchestrator.alerts import private_target
 from orchestrator.app.auth import require_read, require_write
-from orchestrator.app.deps import RegistryDep
+from orchestrator.app.deps import RegistryDep, ServicesDep
 from orchestrator.app.models import Problem
 from orchestrator.brand import (
     READ_ONLY_FIELDS,
@@ -59,9 +60,12 @@ def _brand_response(brand: Brand, status: int = 200, **headers: str) -> Response
 
 
 @router.post("", status_code=201, response_model=Brand, dependencies=writes, responses=_PROBLEMS)
-async def create_brand(spec: BrandCreate, registry: RegistryDep) -> Response:
-    """Register a brand; its slug is derived from the name when absent. 409 if it exists."""
-    brand = await registry.create(new_brand(spec, now()))
+async def create_brand(spec: BrandCreate, services: ServicesDep) -> Response:
+    """Register a brand; its slug is derived from the name when absent. 409 if it exists.
+    Webhooks on loopback or private addresses are refused (422) unless
+    ``ALERT_ALLOW_PRIVATE``."""
+    _check_webhooks(spec, allow_private=services.settings.alert_allow_private)
+    brand = await services.registry.create(new_brand(spec, now()))
     return _brand_response(brand, 201, Location=f"/v1/brands/{brand.slug}")
 
 
@@ -105,7 +109,7 @@ async def get_brand(
 @router.patch("/{slug}", response_model=Brand, dependencies=writes, responses=_PROBLEMS)
 async def patch_brand(
     slug: SlugPath,
-    registry: RegistryDep,
+    services: ServicesDep,
     patch: Annotated[dict[str, Any], Body(media_type=MERGE_PATCH)],
     if_match: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -113,11 +117,14 @@ async def patch_brand(
     With ``If-Match``, 412 when the brand changed since that ETag: of two concurrent PATCHes
     with the same ETag, exactly one wins."""
     expected = _expected_version(if_match)
+    registry = services.registry
 
     def change(current: Brand) -> Brand:
         if expected not in (None, ANY_VERSION, current.version):
             raise VersionConflictError(slug, current.version)
-        return _patched(current, patch)
+        changed = _patched(current, patch)
+        _check_webhooks(changed, allow_private=services.settings.alert_allow_private)
+        return changed
 
     if expected is None or expected == ANY_VERSION:
         return _brand_response(await registry.update(slug, change, due="keep"))
@@ -171,6 +178,17 @@ def _patched(current: Brand, patch: dict[str, Any]) -> Brand:
     return revised(current, spec, now())
 
 
+def _check_webhooks(spec: BrandSpec, *, allow_private: bool) -> None:
+    """422 naming the first webhook whose URL points at loopback or a private address."""
+    if allow_private:
+        return
+    for index, hook in enumerate(spec.alerts):
+        refused = private_target(str(hook.url))
+        if refused is not None:
+            message = f"{refused}: webhooks must be public (ALERT_ALLOW_PRIVATE allows them)"
+            raise _invalid(("body", "alerts", index, "url"), message)
+
+
 def _etags(header: str) -> set[str]:
     return {tag.strip().removeprefix("W/") for tag in header.split(",")}
 
@@ -190,5 +208,5 @@ def _expected_version(if_match: str | None) -> int | str | None:
         raise _invalid(("header", "If-Match"), f"{tag} is not an ETag of this API") from None
 
 
-def _invalid(location: tuple[str, str], message: str) -> RequestValidationError:
+def _invalid(location: tuple[str | int, ...], message: str) -> RequestValidationError:
     return RequestValidationError([{"loc": location, "msg": message, "type": "value_error"}])
