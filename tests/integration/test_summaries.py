@@ -14,7 +14,7 @@ from tests.collection import KEYS, Parts, build, chunk_result, inject_spike, pub
 
 
 async def made(redis: Redis) -> int:
-    return cast(int, await redis.llen(KEYS.summary_history("nike")))
+    return await redis.llen(KEYS.summary_history("nike"))
 
 
 async def apply(parts: Parts, chunk: str) -> None:
