@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     alert_retry_base_sec: float = Field(2.0, gt=0, le=3600)
     alert_retry_max_sec: float = Field(600.0, gt=0, le=86_400)
     alert_log_keep: int = Field(200, ge=1, le=100_000, description="finished deliveries kept")
+    summary_cache_sec: float = Field(5.0, ge=0, le=3600, description="served from memory")
     summary_concurrency: int = Field(8, ge=1, le=1000, description="summaries made at once")
     llm_base_url: str | None = Field(None, description="OpenAI-compatible API; unset: grounded")
     llm_api_key: SecretStr | None = None
@@ -256,6 +257,7 @@ class Settings(BaseSettings):
             self.summary_ttl_sec,
             self.summary_history,
             self.summary_concurrency,
+            self.summary_cache_sec,
         )
 
     def spike_settings(self) -> SpikeSettings:

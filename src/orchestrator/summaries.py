@@ -20,6 +20,7 @@ from orchestrator.llm import LLMWriter
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
 from orchestrator.summarize import Summary, grounded
+from orchestrator.summary_cache import SummaryCache
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +35,7 @@ class SummarySettings:
     ttl_s: float = 86_400.0  # of summary:brand:{slug}
     history: int = 50  # summaries kept per brand
     concurrency: int = 8  # summaries made at once (the original's p-limit)
+    cache_s: float = 5.0  # a served summary is read from Redis again after this, at the latest
 
 
 @dataclass
@@ -44,6 +46,10 @@ class Summaries:
     metrics: Metrics
     settings: SummarySettings = field(default_factory=SummarySettings)
     llm: LLMWriter | None = None  # None: the grounded provider only
+    cache: SummaryCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cache = SummaryCache(self.redis, self.keys, self.settings.cache_s)
 
     async def refresh(self, slug: str) -> Summary:
         """Make the brand's summary now and publish it."""
@@ -73,6 +79,7 @@ class Summaries:
             pipe.xadd(k.summary_stream, {"brand": slug, "m": document}, maxlen=10_000)
             pipe.publish(k.summary_channel, slug)
             await pipe.execute()
+        self.cache.put(slug, document)
 
 
 @dataclass

@@ -220,3 +220,25 @@ def test_summaries_are_published_with_an_etag_and_a_history(
     messages = [listener.get_message(timeout=1) for _ in range(4)]
     assert b"nike" in [m["data"] for m in messages if m and m["type"] == "message"]
     listener.close()
+
+
+def test_a_summary_made_on_one_replica_is_served_by_the_other_at_once(
+    service_factory: Callable[..., ServiceProcess], valkey: EmbeddedServer, store: SyncRedis
+) -> None:
+    # a long cache age: only the announcement can make replica a serve the new summary
+    a, b = (start(service_factory, valkey, SUMMARY_CACHE_SEC="3600") for _ in range(2))
+    create_brand(a, "nike")
+    first = httpx.post(f"{b.url}/v1/brands/nike/summary/refresh").json()
+    wait_until(lambda: httpx.get(f"{a.url}/v1/brands/nike/summary").status_code == 200)
+    served = httpx.get(f"{a.url}/v1/brands/nike/summary")
+    assert served.json()["generatedAt"] >= first["generatedAt"]
+    store.xadd(KEYS.result_stream, {FIELD: report(chunk_result("nike", "c1"), "nike")})
+    wait_until(lambda: store.hget(KEYS.aggregate("nike"), "chunks") == b"1")
+    second = httpx.post(f"{b.url}/v1/brands/nike/summary/refresh").json()
+    assert second["totalMentions"] == 8
+
+    def fresh() -> bool:
+        answer = httpx.get(f"{a.url}/v1/brands/nike/summary").json()
+        return bool(answer["totalMentions"] == 8)
+
+    wait_until(fresh, timeout_s=2, what="replica a serving replica b's summary")

@@ -98,7 +98,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     app.include_router(workers.router)
     add_lean_routes(
         app,
-        [*health.ROUTES, *metrics.ROUTES],
+        [*health.ROUTES, *metrics.ROUTES, *summaries.ROUTES],
         models=[
             *aggregates.MODELS,
             *alerts.MODELS,
@@ -152,6 +152,8 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     supervisor.add("spike-watch", collection.spikes.step, error_delay_s=collection.spikes.every_s)
     supervisor.add("summaries", collection.summaries.step, error_delay_s=5.0)
     supervisor.add("alerts", collection.alerts.step, error_delay_s=5.0)
+    summary_cache = collection.summaries.summaries.cache
+    supervisor.add("summary-cache", summary_cache.step, error_delay_s=1.0)
     mentions = MentionStore(client, keys, settings.mention_settings())
     retention = MentionRetention(mentions, registry.slugs)
     supervisor.add("mention-retention", retention.step, error_delay_s=retention.every_s)
@@ -180,6 +182,7 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
 async def _release(services: Services) -> None:
     """Hand the scheduler lease over at once on a clean stop."""
     await services.alerts.aclose()
+    await services.summaries.cache.aclose()
     if services.summaries.llm is not None:
         await services.summaries.llm.aclose()
     try:

@@ -3,20 +3,23 @@ refresh on demand."""
 
 from __future__ import annotations
 
-import hashlib
+import re
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Depends, Header, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 
-from orchestrator.app.auth import require_read, require_write
-from orchestrator.app.deps import ServicesDep
-from orchestrator.app.lean import documented
+from orchestrator.app.auth import authorize_read, require_read, require_write
+from orchestrator.app.deps import ServicesDep, services_of
+from orchestrator.app.lean import LeanRoute, documented
 from orchestrator.app.models import Problem
 from orchestrator.brand import SLUG_PATTERN
 from orchestrator.summarize import Summary
+from orchestrator.summary_cache import etag_of
 
 router = APIRouter(prefix="/v1/brands", tags=["summaries"])
 SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="the brand's slug")]
@@ -26,6 +29,7 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 _encode = msgspec.json.Encoder().encode
 JSON = "application/json"
+_SLUG = re.compile(SLUG_PATTERN)
 
 
 class SummaryHistory(msgspec.Struct, rename="camel", frozen=True):
@@ -37,30 +41,42 @@ class SummaryHistory(msgspec.Struct, rename="camel", frozen=True):
 MODELS = (Summary, SummaryHistory)  # documented in /openapi.json
 
 
-def _etag(document: bytes) -> str:
-    return f'"{hashlib.sha256(document).hexdigest()[:32]}"'
-
-
-@router.get(
-    "/{slug}/summary",
-    dependencies=[Depends(require_read)],
-    responses={200: documented(Summary), 304: {"description": "Not modified"}, **_PROBLEMS},
-)
-async def summary(
-    slug: SlugPath,
-    services: ServicesDep,
-    if_none_match: Annotated[str | None, Header()] = None,
-) -> Response:
-    """The latest summary (``summary:brand:{slug}``); 304 when ``If-None-Match`` is its ETag,
-    404 until the brand has one."""
-    await services.registry.get(slug)
-    document = await services.summaries.latest(slug)
-    if document is None:
+async def summary(request: Request) -> Response:
+    """The brand's latest summary (``summary:brand:{slug}``), with its ETag: 304 when
+    ``If-None-Match`` names it, 404 until the brand has one. Served from memory: a new summary
+    is seen at once, a write nobody announced within ``SUMMARY_CACHE_SEC``."""
+    services = services_of(request)
+    authorize_read(request, services.settings)
+    slug: str = request.path_params["slug"]
+    if _SLUG.fullmatch(slug) is None:
+        raise RequestValidationError(
+            [{"loc": ("path", "slug"), "msg": f"must match {SLUG_PATTERN}", "type": "pattern"}]
+        )
+    entry = await services.summaries.cache.get(slug)
+    if entry is None:
+        await services.registry.get(slug)  # 404 naming the brand when it is not registered
         raise HTTPException(404, f"brand {slug!r} has no summary yet")
-    etag = _etag(document)
-    if if_none_match and etag in {tag.strip() for tag in if_none_match.split(",")}:
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(document, media_type=JSON, headers={"ETag": etag})
+    tags = request.headers.get("if-none-match")
+    if tags and entry.etag in {tag.strip().removeprefix("W/") for tag in tags.split(",")}:
+        return Response(status_code=304, headers={"ETag": entry.etag})
+    return Response(entry.document, media_type=JSON, headers={"ETag": entry.etag})
+
+
+ROUTES = [
+    LeanRoute(
+        "/v1/brands/{slug}/summary",
+        summary,
+        "The brand's latest summary",
+        "summaries",
+        responses={
+            200: Summary,
+            304: "Not modified",
+            401: Problem,
+            404: Problem,
+            422: Problem,
+        },
+    )
+]
 
 
 @router.get(
@@ -87,4 +103,4 @@ async def summaries(
 async def refresh(slug: SlugPath, services: ServicesDep) -> Response:
     """Make and publish the brand's summary now."""
     document = _encode(await services.summaries.refresh(slug))
-    return Response(document, media_type=JSON, headers={"ETag": _etag(document)})
+    return Response(document, media_type=JSON, headers={"ETag": etag_of(document)})

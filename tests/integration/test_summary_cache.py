@@ -1,0 +1,86 @@
+"""The in-process copy of published summaries: a new summary announced by any replica is
+served at once, an unannounced write within the cache's age, and nothing is served from memory
+while the announcements cannot be heard."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from orchestrator.keys import Keys
+from orchestrator.summary_cache import SummaryCache, etag_of
+
+KEYS = Keys()
+KEY = "summary:brand:nike"
+
+
+async def announce(redis: Redis, document: bytes) -> None:
+    await redis.set(KEY, document)
+    await redis.publish(KEYS.summary_channel, "nike")
+
+
+async def served(cache: SummaryCache) -> bytes | None:
+    entry = await cache.get("nike")
+    return None if entry is None else entry.document
+
+
+async def test_an_announced_summary_is_served_at_once(redis: Redis) -> None:
+    cache = SummaryCache(redis, KEYS, max_age_s=3600)
+    try:
+        await cache.step()  # subscribed
+        assert await served(cache) is None
+        await announce(redis, b'{"v":1}')
+        entry = await cache.get("nike")
+        assert entry is not None
+        assert (entry.document, entry.etag) == (b'{"v":1}', etag_of(b'{"v":1}'))
+        await redis.set(KEY, b'{"v":2}')  # not announced: the copy stays
+        assert await served(cache) == b'{"v":1}'
+        await announce(redis, b'{"v":3}')  # announced by another replica
+        await cache.step()
+        assert await served(cache) == b'{"v":3}'
+    finally:
+        await cache.aclose()
+
+
+async def test_an_unannounced_write_is_seen_after_the_cache_age(redis: Redis) -> None:
+    cache = SummaryCache(redis, KEYS, max_age_s=0.3)
+    try:
+        await cache.step()
+        await announce(redis, b'{"v":1}')
+        assert await served(cache) == b'{"v":1}'
+        await redis.set(KEY, b'{"v":2}')
+        started = time.monotonic()
+        while await served(cache) != b'{"v":2}':
+            assert time.monotonic() - started < 5
+        assert time.monotonic() - started >= 0.2
+        await redis.delete(KEY)  # expired, or purged
+        await cache.step()
+        while await served(cache) is not None:
+            assert time.monotonic() - started < 5
+    finally:
+        await cache.aclose()
+
+
+async def test_nothing_is_kept_while_announcements_cannot_be_heard(redis: Redis) -> None:
+    cache = SummaryCache(redis, KEYS, max_age_s=3600)
+    try:
+        await redis.set(KEY, b'{"v":1}')
+        assert await served(cache) == b'{"v":1}'  # not subscribed yet: read every time
+        await redis.set(KEY, b'{"v":2}')
+        assert await served(cache) == b'{"v":2}'
+        await cache.step()
+        assert await served(cache) == b'{"v":2}'
+        await redis.client_kill_filter(_type="pubsub")  # the subscription is lost
+        with pytest.raises(RedisError):  # the step reports the lost subscription
+            await cache.step()
+        await redis.set(KEY, b'{"v":3}')  # a summary announced while nobody listened
+        assert await served(cache) == b'{"v":3}'
+        await cache.step()  # subscribed again
+        await announce(redis, b'{"v":4}')
+        await cache.step()
+        assert await served(cache) == b'{"v":4}'
+    finally:
+        await cache.aclose()
