@@ -20,7 +20,7 @@ def _presented(request: Request) -> bytes | None:
     return token.strip().encode() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _matches(token: bytes | None, keys: list[SecretStr | None]) -> bool:
+def matches(token: bytes | None, keys: list[SecretStr | None]) -> bool:
     """Constant-time comparison against every configured key."""
     matched = False
     for key in keys:
@@ -38,7 +38,7 @@ def _deny(token: bytes | None) -> HTTPException:
 
 async def require_write(request: Request, services: ServicesDep) -> None:
     key = services.settings.api_key
-    if key is not None and not _matches(token := _presented(request), [key]):
+    if key is not None and not matches(token := _presented(request), [key]):
         raise _deny(token)
 
 
@@ -46,7 +46,7 @@ async def require_read(request: Request, services: ServicesDep) -> None:
     settings = services.settings
     if settings.read_api_key is None:
         return
-    if not _matches(token := _presented(request), [settings.read_api_key, settings.api_key]):
+    if not matches(token := _presented(request), [settings.read_api_key, settings.api_key]):
         raise _deny(token)
 
 

@@ -32,6 +32,7 @@ from orchestrator.app.routes import (
     failed,
     health,
     metrics,
+    replicas,
     summaries,
     tasks,
     workers,
@@ -42,6 +43,8 @@ from orchestrator.app.routes import (
 from orchestrator.brand_view import BrandView
 from orchestrator.collection import build_collection
 from orchestrator.config import Settings, load_settings
+from orchestrator.dashboard.live import SummaryFeed
+from orchestrator.dashboard.routes import add_dashboard
 from orchestrator.errors import ConfigurationError, RegistryError
 from orchestrator.fleet import Fleet, PipelineGauges
 from orchestrator.health import RedisWatch
@@ -52,6 +55,7 @@ from orchestrator.logging import configure_logging
 from orchestrator.mentions import MentionRetention, MentionStore
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
+from orchestrator.replicas import Replicas
 from orchestrator.scheduler import Scheduler, SchedulerSettings
 from orchestrator.store.connection import create_client
 from orchestrator.supervisor import Supervisor
@@ -94,12 +98,14 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     app.include_router(summaries.router)
     app.include_router(tasks.router)
     app.include_router(workers.router)
+    app.include_router(replicas.router)
     add_lean_routes(
         app,
         [*health.ROUTES, *metrics.ROUTES],
         models=[*aggregates.MODELS, *failed.MODELS, *mention_routes.MODELS, *summaries.MODELS],
     )
     _mount_docs(app)
+    add_dashboard(app)
     if settings.cors_origins:
         app.add_middleware(
             ProblemCORSMiddleware,
@@ -149,6 +155,10 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     fleet = Fleet(client, keys)
     gauges = PipelineGauges(scheduler.queue, fleet, collectors)
     supervisor.add("pipeline-gauges", gauges.step, error_delay_s=gauges.every_s)
+    replica_beat = Replicas(client, keys, settings.orchestrator_id)
+    supervisor.add("replica-heartbeat", replica_beat.step, error_delay_s=replica_beat.every_s)
+    feed = SummaryFeed(client, keys)
+    supervisor.add("summary-feed", feed.step, error_delay_s=5.0)
     return Services(
         settings=settings,
         redis=client,
@@ -164,13 +174,16 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
         mentions=mentions,
         summaries=collection.summaries.summaries,
         started_monotonic=time.monotonic(),
+        replicas=replica_beat,
+        summary_feed=feed,
     )
 
 
 async def _release(services: Services) -> None:
-    """Hand the scheduler lease over at once on a clean stop."""
+    """Hand the scheduler lease over and leave the replicas list at once on a clean stop."""
     try:
         await services.lease.release()
+        await services.replicas.forget()
     except RedisError:
         structlog.get_logger(__name__).warning("leader.release_failed")
 
