@@ -87,7 +87,10 @@
       storeKey(key);
     }
     const headers = { Accept: "application/json" };
-    if (key) headers.Authorization = "Bearer " + key;
+    if (key) {
+      headers.Authorization = "Bearer " + key;
+      forgetEl.hidden = false;
+    }
     button.disabled = true;
     button.setAttribute("aria-busy", "true");
     let response;
@@ -105,9 +108,10 @@
       button.removeAttribute("aria-busy");
     }
     if (response.ok) {
-      tell(button.dataset.done || "Done.");
       const row = button.closest("tr");
       if (row) row.classList.add("done");
+      tell(button.dataset.done || "Done.");
+      noticeEl.focus(); // off the button, so that its live region may be redrawn
       return;
     }
     const detail = await problemOf(response);
@@ -125,6 +129,8 @@
     if (button) {
       event.preventDefault();
       act(button);
+    } else if (event.target.closest("[data-close-dialog]")) {
+      event.target.closest("dialog").close("cancel");
     } else if (event.target.closest("[data-forget-key]")) {
       storeKey("");
       tell("The API key was forgotten.");
