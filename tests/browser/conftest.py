@@ -73,6 +73,7 @@ def demo(
         "REDIS_URL": private_valkey.url,
         "API_KEY": API_KEY,
         "SPIKE_GRACE_SEC": "0",
+        "SUMMARY_MIN_INTERVAL_SEC": "2",  # the last summary soon after the last result
         "SHUTDOWN_GRACE_SEC": "5",
     }
     workdir = tmp_path_factory.mktemp("dashboard-service")

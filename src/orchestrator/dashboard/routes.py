@@ -20,7 +20,7 @@ from orchestrator.app.deps import Services, ServicesDep
 from orchestrator.brand import SLUG_PATTERN
 from orchestrator.dashboard.access import require_page_read
 from orchestrator.dashboard.charts import RANGES, Range
-from orchestrator.dashboard.live import Regions, events
+from orchestrator.dashboard.live import Regions, Render, events
 from orchestrator.dashboard.views import ago, brand_list, brand_page, system_page
 from orchestrator.errors import BrandNotFoundError
 from orchestrator.types import BrandStatus
@@ -29,6 +29,7 @@ STATIC = Path(str(resources.files("orchestrator.dashboard") / "static"))
 SlugPath = Annotated[str, PathParam(pattern=SLUG_PATTERN)]
 Search = Annotated[str, Query(max_length=100)]
 Cursor = Annotated[str | None, Query(max_length=200)]
+RangeQuery = Annotated[str, Query(alias="range", max_length=8)]
 _SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 _REGIONS = {  # page → the templates of its live regions
     "brands": ("_brand_rows.html",),
@@ -95,7 +96,7 @@ class Pages:
         now = datetime.now(UTC)
         return {name: self.render(name, now=now, **context) for name in _REGIONS[page]}
 
-    def stream(self, request: Request, page: str, render: Any) -> Response:
+    def stream(self, request: Request, page: str, render: Render) -> Response:
         services: Services = request.state.services
         max_age_s = min(MAX_AGE_S, services.settings.shutdown_grace_sec / 2)
         body = events(render, services.summary_feed, every_s=EVERY_S[page], max_age_s=max_age_s)
@@ -115,19 +116,19 @@ class Pages:
         return self.stream(request, "brands", render)
 
     async def brand(
-        self, request: Request, services: ServicesDep, slug: SlugPath, range: str = "7d"
+        self, request: Request, services: ServicesDep, slug: SlugPath, span: RangeQuery = "7d"
     ) -> Response:
         try:
-            view = await brand_page(services, slug, _range(range))
+            view = await brand_page(services, slug, _range(span))
         except BrandNotFoundError:
             return self.page(request, "missing.html", status=404, slug=slug)
         return self.page(request, "brand.html", view=view)
 
     async def brand_live(
-        self, request: Request, services: ServicesDep, slug: SlugPath, range: str = "7d"
+        self, request: Request, services: ServicesDep, slug: SlugPath, span: RangeQuery = "7d"
     ) -> Response:
         async def render() -> Regions:
-            return self.regions("brand", view=await brand_page(services, slug, _range(range)))
+            return self.regions("brand", view=await brand_page(services, slug, _range(span)))
 
         return self.stream(request, "brand", render)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from orchestrator.aggregate import HOUR_MS
 from orchestrator.app.deps import Services
 from orchestrator.brand import Brand
 from orchestrator.brand_view import AggregateView, SpikeView, TimelineView, Window
@@ -60,21 +61,26 @@ async def brand_list(
 
 
 async def _brand_row(services: Services, brand: Brand, now_ms: int) -> BrandRow:
-    view = services.brand_view
-    hour = 3_600_000
-    day_ago = now_ms - 24 * hour
-    aggregate, hours, days = await asyncio.gather(
-        view.aggregate(brand.slug, "24h", now_ms),
-        view.timeline(brand.slug, "1h", day_ago // hour * hour + hour, now_ms),
-        view.timeline(brand.slug, "1d", now_ms - SPIKE_BADGE_DAYS * 24 * hour, now_ms),
+    """The last 24 hours from minute buckets (the sums ``aggregate?window=24h`` makes, without
+    decoding the brand's clusters), spikes from the daily timeline."""
+    view, day = services.brand_view, 24 * HOUR_MS
+    minutes, days, updated = await asyncio.gather(
+        view.timeline(brand.slug, "1m", now_ms - day, now_ms),
+        view.timeline(brand.slug, "1d", now_ms - SPIKE_BADGE_DAYS * day, now_ms),
+        services.redis.hget(services.registry.keys.aggregate(brand.slug), "updatedAt"),
     )
+    points = minutes.points
+    positive, negative = sum(p.positive for p in points), sum(p.negative for p in points)
+    counted = positive + negative + sum(p.neutral for p in points)
+    last_day = [p.volume for p in points[-1440:]]  # 24 whole hours for the sparkline
+    hourly = [sum(last_day[start : start + 60]) for start in range(0, len(last_day), 60)]
     return BrandRow(
         brand=brand,
-        mentions_24h=aggregate.total_mentions,
-        net_sentiment=aggregate.net_sentiment,
-        sparkline=sparkline([p.volume for p in hours.points]),
+        mentions_24h=sum(p.volume for p in points),
+        net_sentiment=round((positive - negative) / counted, 4) if counted else 0.0,
+        sparkline=sparkline(hourly),
         spike=days.spikes[-1] if days.spikes else None,
-        updated_at=aggregate.updated_at,
+        updated_at=datetime.fromtimestamp(int(updated) / 1000, UTC) if updated else None,
     )
 
 
