@@ -129,3 +129,19 @@ def test_the_event_stream_of_the_system_page(guarded: TestClient) -> None:
     assert text.startswith("retry: 1000\n\nevent: update\n")
     assert '"_dead.html":' in text
     assert "No dead letters." in text
+
+
+def test_a_brand_without_data_yet(guarded: TestClient) -> None:
+    created = guarded.post(
+        "/v1/brands",
+        json={"name": "Nike Running", "slug": "nike", "keywords": ["nike"]},
+        headers={"Authorization": "Bearer writer"},
+    )
+    assert created.status_code == 201
+    listed = guarded.get("/?q=running", auth=("", "reader"))
+    assert 'data-brand="nike"' in listed.text
+    for range_ in ("24h", "7d", "30d", "all", "bogus"):
+        page = guarded.get(f"/brands/nike?range={range_}", auth=("", "reader"))
+        assert page.status_code == 200
+        assert "No summary yet" in page.text
+        assert "No mentions in this range." in page.text
