@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: run dev serve start build test lint bench clean
+.PHONY: run dev serve start build test lint bench clean vendor
 
 # The venv gets uv, which installs the project ten times faster than pip does.
 $(BIN)/uv:
@@ -48,6 +48,19 @@ start: build  ## run the built wheel from its own virtual environment
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# The dashboard's chart library, vendored (the service needs no node and no network to serve it).
+UPLOT_VERSION := 1.6.32
+VENDOR := src/orchestrator/dashboard/static/vendor
+
+vendor:  ## re-fetch the pinned uPlot with npm and check it against $(VENDOR)/SHA256SUMS
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	cd "$$tmp" && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && \
+	tar xzf uplot-$(UPLOT_VERSION).tgz && mkdir checked && \
+	cp package/dist/uPlot.iife.min.js package/dist/uPlot.min.css checked/ && \
+	cp package/LICENSE checked/uPlot.LICENSE && \
+	cd checked && sha256sum --check --strict "$(CURDIR)/$(VENDOR)/SHA256SUMS" && \
+	cp uPlot.iife.min.js uPlot.min.css uPlot.LICENSE "$(CURDIR)/$(VENDOR)/"
 
 clean:
 	rm -rf $(VENV) .venv-start dist .mypy_cache .ruff_cache .pytest_cache

@@ -161,6 +161,17 @@ class Keys:
         """String with TTL: the worker's last heartbeat document."""
         return f"{self.prefix}:worker:{worker_id}"
 
+    # Orchestrator replicas: one hash slot ({replicas}), so the index and the documents are
+    # read together (ZRANGE, then one MGET) on a cluster too.
+    @property
+    def replicas(self) -> str:
+        """Sorted set: replica id → last heartbeat (ms)."""
+        return f"{self.prefix}:{{replicas}}:index"
+
+    def replica(self, replica_id: str) -> str:
+        """String with TTL: the replica's last heartbeat document."""
+        return f"{self.prefix}:{{replicas}}:replica:{replica_id}"
+
     # Per-brand data (hash tag {slug}); later features add theirs here so purge finds them.
     def mentions(self, slug: str) -> str:
         """Stream of the brand's mentions; the scheduler cuts it into chunks."""

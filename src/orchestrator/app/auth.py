@@ -21,7 +21,7 @@ def _presented(request: Request) -> bytes | None:
     return token.strip().encode() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def _matches(token: bytes | None, keys: list[SecretStr | None]) -> bool:
+def matches(token: bytes | None, keys: list[SecretStr | None]) -> bool:
     """Constant-time comparison against every configured key."""
     matched = False
     for key in keys:
@@ -39,7 +39,7 @@ def _deny(token: bytes | None) -> HTTPException:
 
 async def require_write(request: Request, services: ServicesDep) -> None:
     key = services.settings.api_key
-    if key is not None and not _matches(token := _presented(request), [key]):
+    if key is not None and not matches(token := _presented(request), [key]):
         raise _deny(token)
 
 
@@ -52,7 +52,7 @@ def authorize_read(request: Request, settings: Settings) -> None:
     lean routes, which take no dependencies."""
     if settings.read_api_key is None:
         return
-    if not _matches(token := _presented(request), [settings.read_api_key, settings.api_key]):
+    if not matches(token := _presented(request), [settings.read_api_key, settings.api_key]):
         raise _deny(token)
 
 

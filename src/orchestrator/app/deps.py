@@ -12,6 +12,7 @@ from starlette.requests import Request
 from orchestrator.alerts import Alerts
 from orchestrator.brand_view import BrandView
 from orchestrator.config import Settings
+from orchestrator.dashboard.live import SummaryFeed
 from orchestrator.dispatch import TaskQueue
 from orchestrator.fleet import Fleet
 from orchestrator.health import RedisWatch
@@ -20,6 +21,7 @@ from orchestrator.mentions import MentionStore
 from orchestrator.metrics import Metrics
 from orchestrator.parking import ParkingLot
 from orchestrator.registry import Registry
+from orchestrator.replicas import Replicas
 from orchestrator.summaries import Summaries
 from orchestrator.supervisor import Supervisor
 
@@ -43,6 +45,8 @@ class Services:
     summaries: Summaries
     alerts: Alerts
     started_monotonic: float
+    replicas: Replicas
+    summary_feed: SummaryFeed  # wakes the dashboard's event streams
 
 
 def services_of(request: Request) -> Services:

@@ -33,6 +33,7 @@ from orchestrator.app.routes import (
     failed,
     health,
     metrics,
+    replicas,
     summaries,
     tasks,
     workers,
@@ -43,6 +44,8 @@ from orchestrator.app.routes import (
 from orchestrator.brand_view import BrandView
 from orchestrator.collection import build_collection
 from orchestrator.config import Settings, load_settings
+from orchestrator.dashboard.live import SummaryFeed
+from orchestrator.dashboard.routes import add_dashboard
 from orchestrator.errors import ConfigurationError, RegistryError
 from orchestrator.fleet import Fleet, PipelineGauges
 from orchestrator.health import RedisWatch
@@ -53,6 +56,7 @@ from orchestrator.logging import configure_logging
 from orchestrator.mentions import MentionRetention, MentionStore
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
+from orchestrator.replicas import Replicas
 from orchestrator.scheduler import Scheduler, SchedulerSettings
 from orchestrator.store.connection import create_client
 from orchestrator.supervisor import Supervisor
@@ -96,6 +100,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     app.include_router(summaries.router)
     app.include_router(tasks.router)
     app.include_router(workers.router)
+    app.include_router(replicas.router)
     add_lean_routes(
         app,
         [*health.ROUTES, *metrics.ROUTES, *summaries.ROUTES],
@@ -108,6 +113,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
         ],
     )
     _mount_docs(app)
+    add_dashboard(app)
     if settings.cors_origins:
         app.add_middleware(
             ProblemCORSMiddleware,
@@ -160,6 +166,10 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     fleet = Fleet(client, keys)
     gauges = PipelineGauges(scheduler.queue, fleet, collectors)
     supervisor.add("pipeline-gauges", gauges.step, error_delay_s=gauges.every_s)
+    replica_beat = Replicas(client, keys, settings.orchestrator_id)
+    supervisor.add("replica-heartbeat", replica_beat.step, error_delay_s=replica_beat.every_s)
+    feed = SummaryFeed(client, keys)
+    supervisor.add("summary-feed", feed.step, error_delay_s=5.0)
     return Services(
         settings=settings,
         redis=client,
@@ -176,17 +186,20 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
         summaries=collection.summaries.summaries,
         alerts=collection.alerts,
         started_monotonic=time.monotonic(),
+        replicas=replica_beat,
+        summary_feed=feed,
     )
 
 
 async def _release(services: Services) -> None:
-    """Hand the scheduler lease over at once on a clean stop."""
+    """Hand the scheduler lease over and leave the replicas list at once on a clean stop."""
     await services.alerts.aclose()
     await services.summaries.cache.aclose()
     if services.summaries.llm is not None:
         await services.summaries.llm.aclose()
     try:
         await services.lease.release()
+        await services.replicas.forget()
     except RedisError:
         structlog.get_logger(__name__).warning("leader.release_failed")
 
