@@ -2,8 +2,10 @@
 
 ``python -m bench.http`` starts a private Valkey, then each peer in turn as a real process
 (pinned to CPU 0), waits until it is ready, warms it up and drives every route it serves with
-``wrk`` (pinned to CPU 1, with Valkey). It prints requests/s, p50 and p99 latency and the ratio
-to the Fastify peer, and writes the same figures as JSON under ``bench/results/``.
+``wrk`` (pinned to CPU 1, with Valkey), over ``--rounds`` interleaved rounds (peer after peer,
+round after round, so that drift on a shared machine hits every peer alike). It prints the
+median round's requests/s, p50 and p99 latency and the ratio to the Fastify peer, and writes
+the same figures, and every round's, as JSON under ``bench/results/``.
 
 Peers and routes are the two tables below; a new hot route is one line in ``ROUTES``.
 See docs/benchmarks.md.
@@ -12,6 +14,7 @@ See docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import ctypes
 import json
@@ -27,16 +30,25 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import msgspec
 import structlog
+from redis.asyncio import Redis
 
+from orchestrator.brand import BrandCreate, new_brand, now
+from orchestrator.brand_view import AggregateView, ClusterView, SentimentView, TopicView
+from orchestrator.chunk_result import Representative
+from orchestrator.keys import Keys
+from orchestrator.metrics import Metrics
+from orchestrator.registry import Registry
 from orchestrator.store.embedded import EmbeddedServer, free_port
+from orchestrator.summarize import grounded
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -159,7 +171,7 @@ PEERS: tuple[Peer, ...] = (
 
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health"),
-    # Route("summary", "GET", "/v1/brands/bench/summary", peers=("fastify", "ours")),
+    Route("summary", "GET", "/v1/brands/bench/summary", peers=("fastify", "ours")),
     # Route("mentions", "POST", "/v1/brands/bench/mentions", body=MENTIONS, expect_status=202,
     #       peers=("fastify", "ours")),
 )
@@ -179,6 +191,7 @@ class Measurement:
     max_ms: float
     errors: dict[str, int]
     ratio: float | None = None
+    rounds: int = 1
 
     @property
     def error_count(self) -> int:
@@ -195,8 +208,10 @@ class Run:
     connections: int
     pin: bool
     workdir: Path
+    rounds: int = 1
     redis_url: str = ""
     measurements: list[Measurement] = field(default_factory=list)
+    per_round: list[Measurement] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
 
     def pinned(self, cpu: int, argv: list[str]) -> list[str]:
@@ -432,6 +447,24 @@ def bench_peer(run: Run, peer: Peer, routes: Sequence[Route]) -> None:
 # --- report ------------------------------------------------------------------------------------
 
 
+def combined(measurements: Sequence[Measurement]) -> list[Measurement]:
+    """One row per route and peer: the median round by requests/s (its latencies with it),
+    requests and errors summed over the rounds."""
+    groups: dict[tuple[str, str], list[Measurement]] = {}
+    for m in measurements:
+        groups.setdefault((m.route, m.peer), []).append(m)
+    rows = []
+    for group in groups.values():
+        ranked = sorted(group, key=lambda m: m.rps)
+        median = ranked[(len(ranked) - 1) // 2]
+        errors: dict[str, int] = {}
+        for m in group:
+            for kind, count in m.errors.items():
+                errors[kind] = errors.get(kind, 0) + count
+        rows.append(replace(median, errors=errors, rounds=len(group)))
+    return rows
+
+
 def _order(measurements: list[Measurement]) -> None:
     """Group rows by route (in ROUTES order), peers in PEERS order, and fill the ratios."""
     route_rank = {route.name: i for i, route in enumerate(ROUTES)}
@@ -530,6 +563,7 @@ def write_results(run: Run) -> Path:
         },
         "machine": _machine(),
         "results": [asdict(m) for m in run.measurements],
+        "rounds": [asdict(m) for m in run.per_round],
         "skipped": run.skipped,
     }
     text = json.dumps(document, indent=2) + "\n"
@@ -612,10 +646,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=peer_names,
         help=f"comma-separated subset of: {', '.join(peer_names)} (default: all)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds over the peers; the median round is reported (default: 3)",
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin with taskset")
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.connections < 1 or args.warmup < 0:
-        parser.error("--duration and --connections must be >= 1, --warmup >= 0")
+    if args.duration < 1 or args.connections < 1 or args.rounds < 1 or args.warmup < 0:
+        parser.error("--duration, --connections and --rounds must be >= 1, --warmup >= 0")
     return args
 
 
@@ -630,12 +670,57 @@ def _execute(run: Run, peers: Sequence[Peer], routes: Sequence[Route]) -> None:
         if run.pin and valkey.pid is not None:
             _pin_all_threads(valkey.pid, LOAD_CPU)
         run.redis_url = valkey.url
-        for peer in peers:
-            served = [route for route in routes if route.served_by(peer.name)]
-            if served:
-                bench_peer(run, peer, served)
+        asyncio.run(_seed(valkey.url))
+        for number in range(1, run.rounds + 1):  # interleaved: drift hits every peer alike
+            if run.rounds > 1:
+                print(f"round {number}/{run.rounds}", flush=True)
+            for peer in peers:
+                served = [route for route in routes if route.served_by(peer.name)]
+                if served:
+                    bench_peer(run, peer, served)
     finally:
         valkey.stop()
+
+
+async def _seed(redis_url: str) -> None:
+    """What the routes read: brand ``bench`` and its published summary (about 2 KB)."""
+    client = Redis.from_url(redis_url)
+    try:
+        registry = Registry(client, Keys(), Metrics())
+        spec = BrandCreate(name="Bench Audio", slug="bench", keywords=["bench"])
+        await registry.create(new_brand(spec, now()))
+        await client.set(Keys.legacy_summary("bench"), _summary_document())
+    finally:
+        await client.aclose()
+
+
+def _summary_document() -> bytes:
+    at = datetime(2026, 11, 27, 14, tzinfo=UTC)
+    themes = [
+        ("battery life", -0.42, "The battery barely lasts a day since the last update"),
+        ("sound quality", 0.71, "Honestly the best sound I have had from earbuds at this price"),
+        ("charging case", -0.65, "The case stopped charging after two weeks, support is slow"),
+        ("fit and comfort", 0.38, "Comfortable for a whole flight, no ear fatigue at all"),
+        ("app update", -0.12, "The new app update moved every setting, took me ages to find EQ"),
+    ]
+    clusters = [
+        ClusterView(
+            id=f"c{i}", label=label, size=400 - i * 60, mentions_in_window=400 - i * 60,
+            sentiment=score, spike=i == 2, sample_mention_ids=[f"m{i}-1"],
+            representatives=[Representative(id=f"m{i}-1", text=quote, source="rss",
+                                             url=f"https://news.example.com/{i}")],
+            absorbed=[], model="tfidf-512", first_seen=at, last_seen=at,
+        )
+        for i, (label, score, quote) in enumerate(themes)
+    ]  # fmt: skip
+    view = AggregateView(
+        brand="bench", window="all", total_chunks=38, total_mentions=1400,
+        sentiment=SentimentView(520, 480, 400, 143.5), net_sentiment=0.0857,
+        topics=[TopicView(label, 100 - i) for i, (label, _, _) in enumerate(themes)],
+        clusters=clusters, spike_detected=False, spikes=[], pending_chunks=0,
+        last_chunk="bench-38", updated_at=at,
+    )  # fmt: skip
+    return msgspec.json.encode(grounded("Bench Audio", view))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -656,13 +741,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_exit)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-http-") as workdir:
-            run = Run(wrk, args.duration, args.warmup, args.connections, pin, Path(workdir))
+            run = Run(
+                wrk, args.duration, args.warmup, args.connections, pin, Path(workdir), args.rounds
+            )
             _execute(run, peers, routes)
     except KeyboardInterrupt:
         print("\ninterrupted: every peer and Valkey stopped; no figures written", file=sys.stderr)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+    run.per_round = list(run.measurements)
+    run.measurements = combined(run.per_round)
     _order(run.measurements)
     print()
     print(format_table(run.measurements))

@@ -53,9 +53,11 @@ class Summaries:
 
     async def refresh(self, slug: str) -> Summary:
         """Make the brand's summary now and publish it."""
-        brand = await self.registry.get(slug)
-        view = await BrandView(self.redis, self.keys).aggregate(slug, self.settings.window)
-        raw = await self.latest(slug)
+        brand, view, raw = await asyncio.gather(  # three reads at once: one round trip's wait
+            self.registry.get(slug),
+            BrandView(self.redis, self.keys).aggregate(slug, self.settings.window),
+            self.latest(slug),
+        )
         summary = grounded(brand.name, view, decode_summary(raw) if raw else None)
         if self.llm is not None:
             summary = await self.llm.write(slug, brand.name, summary)

@@ -9,12 +9,6 @@
 //
 // Adding a route: push one entry to `routes` below. A handler gets (request, reply, ctx) where
 // ctx = { redis, state }; e.g.
-//   routes.push({ method: 'GET', url: '/v1/brands/:slug/summary',
-//     handler: async (req, reply, { redis }) => {
-//       const raw = await redis.get(`brand:${req.params.slug}:summary`);
-//       if (raw === null) return reply.code(404).send({ error: 'not found' });
-//       return reply.type('application/json').send(raw);
-//     } });
 //   routes.push({ method: 'POST', url: '/v1/brands/:slug/mentions', schema: { body: mentionsBody },
 //     handler: async (req, reply, { redis }) => {
 //       const pipe = redis.pipeline();
@@ -109,6 +103,16 @@ const routes = [
       redis: state.redis,
       loops: loopsView(),
     }),
+  },
+  {
+    // The original's summary read: one ioredis GET of summary:brand:{slug} per request.
+    method: 'GET',
+    url: '/v1/brands/:slug/summary',
+    handler: async (request, reply, { redis }) => {
+      const raw = await redis.get(`summary:brand:${request.params.slug}`);
+      if (raw === null) return reply.code(404).send({ error: 'not found' });
+      return reply.type('application/json').send(raw);
+    },
   },
 ];
 
