@@ -31,8 +31,8 @@ async def test_summaries_are_debounced_per_brand(redis: Redis) -> None:
     await parts.add_brand("nike")
     await parts.add_brand("puma")
     await apply(parts, "n1")  # the collector tells the watch which brands changed
-    await watch(parts).step()
     first = time.monotonic()
+    await watch(parts).step()
     assert await made(redis) == 1
     for _ in range(3):  # more results at once (as the collector reports them)
         watch(parts).touched({"nike"})
