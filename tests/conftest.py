@@ -14,6 +14,8 @@ from redis.asyncio import Redis
 from orchestrator.store.embedded import EmbeddedServer
 from tests.harness import ServiceProcess, WorkerProcess
 
+pytest_plugins = ["tests.demo"]  # the demo service, shared by the e2e and browser tests
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run every ``async def`` test on asyncio through anyio's plugin."""

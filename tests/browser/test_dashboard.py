@@ -17,7 +17,7 @@ from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
 from orchestrator.keys import Keys
 from orchestrator.protocol import FIELD, Delivery, TaskError, decode_task, encode, new_task
 from orchestrator.store.embedded import EmbeddedServer
-from tests.browser.conftest import API_KEY, demo_brands
+from tests.demo import API_KEY, demo_brands
 from tests.harness import ServiceProcess, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]  # the demo takes about 45 s to analyse
@@ -139,9 +139,9 @@ def test_the_spike_brand_shows_a_spike_marker(page: Page, demo: ServiceProcess) 
 
 
 def test_retry_without_the_key_fails_visibly(
-    page: Page, demo: ServiceProcess, store_of_demo: SyncRedis, private_valkey: EmbeddedServer
+    page: Page, demo: ServiceProcess, demo_store: SyncRedis, demo_valkey: EmbeddedServer
 ) -> None:
-    task_id = dead_letter(private_valkey)
+    task_id = dead_letter(demo_valkey)
     page.goto(demo.url + "/system")
     retry = page.get_by_role("button", name=f"Retry task {task_id}")
     retry.click()
@@ -156,14 +156,14 @@ def test_retry_without_the_key_fails_visibly(
     page.keyboard.press("Enter")
     expect(alert).to_contain_text("refused")
     expect(alert).to_contain_text("401")
-    assert is_dead(store_of_demo, task_id)
-    assert not queued(store_of_demo, task_id)
+    assert is_dead(demo_store, task_id)
+    assert not queued(demo_store, task_id)
 
 
 def test_retrying_a_dead_letter_moves_it_back_to_the_queue(
-    page: Page, demo: ServiceProcess, store_of_demo: SyncRedis, private_valkey: EmbeddedServer
+    page: Page, demo: ServiceProcess, demo_store: SyncRedis, demo_valkey: EmbeddedServer
 ) -> None:
-    task_id = dead_letter(private_valkey)
+    task_id = dead_letter(demo_valkey)
     page.goto(demo.url + "/system")
     row = page.locator(f'tr[data-dead="{task_id}"]')
     expect(row).to_contain_text("the model is unavailable")
@@ -175,16 +175,16 @@ def test_retrying_a_dead_letter_moves_it_back_to_the_queue(
     key.fill(API_KEY)
     page.keyboard.press("Enter")
     expect(page.get_by_role("status").filter(has_text="back on the queue")).to_be_visible()
-    wait_until(lambda: queued(store_of_demo, task_id), timeout_s=5, what="the task queued")
-    assert not is_dead(store_of_demo, task_id)
+    wait_until(lambda: queued(demo_store, task_id), timeout_s=5, what="the task queued")
+    assert not is_dead(demo_store, task_id)
     expect(row).to_have_count(0, timeout=15_000)  # the live region drops it
 
 
 def test_refreshing_a_summary_with_the_key(
-    page: Page, demo: ServiceProcess, store_of_demo: SyncRedis
+    page: Page, demo: ServiceProcess, demo_store: SyncRedis
 ) -> None:
     def made_at() -> str:
-        return str(json.loads(store_of_demo.get("summary:brand:tamsrow") or b"{}")["generatedAt"])
+        return str(json.loads(demo_store.get("summary:brand:tamsrow") or b"{}")["generatedAt"])
 
     before = made_at()
     page.goto(demo.url + "/brands/tamsrow")
