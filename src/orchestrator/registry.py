@@ -140,6 +140,7 @@ class Registry:
         if purge:
             with self.metrics.redis_timer("registry_purge"):
                 await self._unlink(self.keys.brand_data(slug))
+        await self._forgotten(slug)
         log.info("brand.deleted", brand=slug, purge=purge)
 
     async def page(
@@ -169,8 +170,13 @@ class Registry:
         with self.metrics.redis_timer("registry_delete"):
             deleted = bool(await self._delete(keys=self._script_keys, args=[slug, "1"]))
         if deleted:
+            await self._forgotten(slug)
             log.info("brand.unlisted", brand=slug)
         return deleted
+
+    async def _forgotten(self, slug: str) -> None:
+        """Tell every replica's summary cache that the brand's summary is no longer served."""
+        await self.redis.publish(self.keys.summary_channel, slug)
 
     async def _write(self, brand: Brand, *, expected: str, due: str) -> None:
         args: list[str | bytes | int] = [

@@ -1,5 +1,6 @@
 """An in-process copy of the published summaries, so that ``GET /v1/brands/{slug}/summary``
-answers without a Redis round trip (DESIGN §5).
+answers without a Redis round trip (DESIGN §5). Only registered brands' summaries are served:
+deleting a brand announces it on the same channel.
 
 An entry is the summary's bytes and ETag as read from ``summary:brand:{slug}``. It is dropped
 when any replica publishes a new summary of the brand (the ``orch:summaries`` pub/sub channel,
@@ -53,8 +54,11 @@ class SummaryCache:
         if entry is not None and now - entry.read_at < self.max_age_s:
             return entry
         dropped = self._dropped
-        document = cast(bytes | None, await self.redis.get(self.keys.legacy_summary(slug)))
-        if document is None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.keys.legacy_summary(slug))
+            pipe.hexists(self.keys.brand_docs, slug)
+            document, registered = await pipe.execute()
+        if document is None or not registered:  # a deleted brand's summary is not served
             self._entries.pop(slug, None)
             return None
         if dropped != self._dropped:  # a summary was announced while we read: may be older

@@ -24,6 +24,7 @@ FAST = {
     "LEGACY_LEASE_SEC": "1",
     "SHUTDOWN_GRACE_SEC": "5",
     "SUMMARY_MIN_INTERVAL_SEC": "1",
+    "SUMMARY_CACHE_SEC": "0",  # the tests empty the store behind the services' backs
 }
 
 

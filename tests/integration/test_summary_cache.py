@@ -10,11 +10,19 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from orchestrator.brand import BrandCreate, new_brand, now
 from orchestrator.keys import Keys
+from orchestrator.metrics import Metrics
+from orchestrator.registry import Registry
 from orchestrator.summary_cache import SummaryCache, etag_of
 
 KEYS = Keys()
 KEY = "summary:brand:nike"
+
+
+@pytest.fixture(autouse=True)
+async def registered(redis: Redis) -> None:
+    await redis.hset(KEYS.brand_docs, "nike", "{}")  # only registered brands are served
 
 
 async def announce(redis: Redis, document: bytes) -> None:
@@ -82,5 +90,22 @@ async def test_nothing_is_kept_while_announcements_cannot_be_heard(redis: Redis)
         await announce(redis, b'{"v":4}')
         await cache.step()
         assert await served(cache) == b'{"v":4}'
+    finally:
+        await cache.aclose()
+
+
+async def test_a_deleted_brands_summary_is_not_served(redis: Redis) -> None:
+    registry = Registry(redis, KEYS, Metrics())
+    await redis.delete(KEYS.brand_docs)
+    await registry.create(new_brand(BrandCreate(name="Nike", keywords=["nike"]), now()))
+    cache = SummaryCache(redis, KEYS, max_age_s=3600)
+    try:
+        await cache.step()
+        await announce(redis, b'{"v":1}')
+        assert await served(cache) == b'{"v":1}'
+        await registry.delete("nike")  # not purged: the summary key stays, unserved
+        await cache.step()
+        assert await redis.exists(KEY) == 1
+        assert await served(cache) is None
     finally:
         await cache.aclose()

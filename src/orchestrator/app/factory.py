@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from orchestrator import __version__
 from orchestrator.app.deps import Services
-from orchestrator.app.lean import add_lean_routes
+from orchestrator.app.lean import LeanDispatch, add_lean_routes
 from orchestrator.app.middleware import ProblemCORSMiddleware, RequestContextMiddleware
 from orchestrator.app.problems import (
     handle_http_exception,
@@ -89,9 +89,6 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
         redoc_url=None,
         openapi_url="/openapi.json",
     )
-    app.add_exception_handler(HTTPException, handle_http_exception)
-    app.add_exception_handler(RequestValidationError, handle_validation_error)
-    app.add_exception_handler(RegistryError, handle_registry_error)
     app.include_router(brands.router)
     app.include_router(aggregates.router)
     app.include_router(alerts.router)
@@ -101,9 +98,10 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     app.include_router(tasks.router)
     app.include_router(workers.router)
     app.include_router(replicas.router)
+    lean_routes = [*health.ROUTES, *metrics.ROUTES, *summaries.ROUTES]
     add_lean_routes(
         app,
-        [*health.ROUTES, *metrics.ROUTES, *summaries.ROUTES],
+        lean_routes,
         models=[
             *aggregates.MODELS,
             *alerts.MODELS,
@@ -123,8 +121,19 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
             expose_headers=["etag", "location", "x-request-id"],
             max_age=600,
         )
+    handlers = {
+        HTTPException: handle_http_exception,
+        RequestValidationError: handle_validation_error,
+        RegistryError: handle_registry_error,
+    }
+    for kind, handler in handlers.items():
+        app.add_exception_handler(kind, handler)
     app.add_middleware(
-        RequestContextMiddleware, metrics=collectors, max_body_bytes=settings.max_body_bytes
+        RequestContextMiddleware,
+        metrics=collectors,
+        max_body_bytes=settings.max_body_bytes,
+        # hot routes answered ahead of the framework; with CORS, through it (it adds headers)
+        lean=None if settings.cors_origins else LeanDispatch(lean_routes, handlers),
     )
     return app
 

@@ -8,7 +8,7 @@ their OpenAPI operations are declared next to them and merged into ``/openapi.js
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 Schema = type[BaseModel] | type[msgspec.Struct]
@@ -81,13 +81,73 @@ def documented(model: Schema) -> dict[str, Any]:
     }
 
 
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class LeanDispatch:
+    """Finds a request's lean route before the framework does, and answers it: the request
+    middleware calls this first, so hot routes skip the framework's own middleware layers and
+    its routing over every included router (measured: more than half of the time of a
+    ``GET /health``). Errors go through the app's own exception handlers."""
+
+    def __init__(
+        self, routes: Sequence[LeanRoute], handlers: Mapping[type[Exception], ExceptionHandler]
+    ) -> None:
+        self._exact: dict[str, _TemplatedRoute] = {}
+        self._templated: list[_TemplatedRoute] = []
+        for lean in routes:
+            route = _TemplatedRoute(lean.path, lean.endpoint, methods=[lean.method])
+            if route.param_convertors:
+                self._templated.append(route)
+            else:
+                self._exact[lean.path] = route
+        self._handlers = tuple(handlers.items())
+
+    def match(self, scope: Scope) -> tuple[_TemplatedRoute, dict[str, str]] | None:
+        """The route and path parameters of ``scope``, or None (a method it does not serve
+        too: the framework answers 405)."""
+        path: str = scope["path"]
+        route = self._exact.get(path)
+        params: dict[str, str] = {}
+        if route is None:
+            for candidate in self._templated:
+                found = candidate.path_regex.match(path)
+                if found is not None:
+                    route, params = candidate, found.groupdict()
+                    break
+        if route is None or scope["method"] not in (route.methods or ()):
+            return None
+        return route, params
+
+    async def answer(
+        self,
+        matched: tuple[_TemplatedRoute, dict[str, str]],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        route, params = matched
+        scope["route"] = route
+        scope["path_params"] = params
+        request = Request(scope, receive, send)
+        try:
+            response = await route.endpoint(request)
+        except Exception as exc:
+            handler = next((h for kind, h in self._handlers if isinstance(exc, kind)), None)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+        await response(scope, receive, send)
+
+
 def add_lean_routes(
     app: FastAPI, routes: Sequence[LeanRoute], models: Sequence[Schema] = ()
 ) -> None:
-    """Mount the routes and make ``app.openapi()`` describe them and ``models`` (call once
-    per app)."""
-    for lean in routes:
-        app.router.routes.append(_TemplatedRoute(lean.path, lean.endpoint, methods=[lean.method]))
+    """Mount the routes (first, ahead of the included routers) and make ``app.openapi()``
+    describe them and ``models`` (call once per app)."""
+    for index, lean in enumerate(routes):
+        route = _TemplatedRoute(lean.path, lean.endpoint, methods=[lean.method])
+        app.router.routes.insert(index, route)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
