@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from orchestrator import __version__
 from orchestrator.app.deps import Services
-from orchestrator.app.lean import LeanDispatch, add_lean_routes
+from orchestrator.app.lean import LeanApp, LeanDispatch, add_lean_routes
 from orchestrator.app.middleware import ProblemCORSMiddleware, RequestContextMiddleware
 from orchestrator.app.problems import (
     handle_http_exception,
@@ -80,7 +80,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
         finally:
             await services.redis.aclose()
 
-    app = FastAPI(
+    app = LeanApp(
         title="Orchestrator",
         version=__version__,
         summary="Brand registry, task distribution, collection, aggregation and summaries.",
@@ -128,13 +128,11 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     }
     for kind, handler in handlers.items():
         app.add_exception_handler(kind, handler)
-    app.add_middleware(
-        RequestContextMiddleware,
-        metrics=collectors,
-        max_body_bytes=settings.max_body_bytes,
-        # hot routes answered ahead of the framework; with CORS, through it (it adds headers)
-        lean=None if settings.cors_origins else LeanDispatch(lean_routes, handlers),
-    )
+    limit = settings.max_body_bytes
+    app.add_middleware(RequestContextMiddleware, metrics=collectors, max_body_bytes=limit)
+    if not settings.cors_origins:  # with CORS, hot routes go through it too (its headers)
+        app.lean = LeanDispatch(lean_routes, handlers)
+        app.hot = RequestContextMiddleware(app.lean, metrics=collectors, max_body_bytes=limit)
     return app
 
 

@@ -16,7 +16,6 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orchestrator.app.lean import LeanDispatch
 from orchestrator.app.problems import PROBLEM_JSON, problem_body
 from orchestrator.metrics import Metrics
 
@@ -56,16 +55,8 @@ class _BodyTooLargeError(HTTPException):
 class RequestContextMiddleware:
     """The outermost layer of the application's own middleware."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        metrics: Metrics,
-        max_body_bytes: int,
-        lean: LeanDispatch | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
-        self.lean = lean
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self._ids = _RequestIds()
@@ -96,8 +87,6 @@ class RequestContextMiddleware:
         try:
             if _declared_length(scope) > self.max_body_bytes:
                 await self._reject(send_with_headers, scope, 413)
-            elif self.lean is not None and (matched := self.lean.match(scope)) is not None:
-                await self.lean.answer(matched, scope, self._limited(receive), send_with_headers)
             else:
                 await self.app(scope, self._limited(receive), send_with_headers)
         except Exception:

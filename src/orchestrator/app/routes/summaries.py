@@ -14,8 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from orchestrator.app.auth import authorize_read, require_read, require_write
-from orchestrator.app.deps import ServicesDep, services_of
-from orchestrator.app.lean import LeanRoute, documented
+from orchestrator.app.deps import Services, ServicesDep
+from orchestrator.app.lean import LeanRoute, Prepared, documented, header
 from orchestrator.app.models import Problem
 from orchestrator.brand import SLUG_PATTERN
 from orchestrator.summarize import Summary
@@ -29,6 +29,7 @@ _PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 _encode = msgspec.json.Encoder().encode
 JSON = "application/json"
+_JSON = JSON.encode()
 _SLUG = re.compile(SLUG_PATTERN)
 
 
@@ -41,13 +42,14 @@ class SummaryHistory(msgspec.Struct, rename="camel", frozen=True):
 MODELS = (Summary, SummaryHistory)  # documented in /openapi.json
 
 
-async def summary(request: Request) -> Response:
+async def summary(request: Request) -> Response | Prepared:
     """The brand's latest summary (``summary:brand:{slug}``), with its ETag: 304 when
     ``If-None-Match`` names it, 404 until the brand has one. Served from memory: a new summary
     is seen at once, a write nobody announced within ``SUMMARY_CACHE_SEC``."""
-    services = services_of(request)
-    authorize_read(request, services.settings)
-    slug: str = request.path_params["slug"]
+    services: Services = request.scope["state"]["services"]
+    if services.settings.read_api_key is not None:
+        authorize_read(request, services.settings)
+    slug: str = request.scope["path_params"]["slug"]
     if _SLUG.fullmatch(slug) is None:
         raise RequestValidationError(
             [{"loc": ("path", "slug"), "msg": f"must match {SLUG_PATTERN}", "type": "pattern"}]
@@ -56,10 +58,13 @@ async def summary(request: Request) -> Response:
     if entry is None:
         await services.registry.get(slug)  # 404 naming the brand when it is not registered
         raise HTTPException(404, f"brand {slug!r} has no summary yet")
-    tags = request.headers.get("if-none-match")
+    etag = entry.etag.encode()
+    tags = header(request.scope, b"if-none-match")
     if tags and entry.etag in {tag.strip().removeprefix("W/") for tag in tags.split(",")}:
-        return Response(status_code=304, headers={"ETag": entry.etag})
-    return Response(entry.document, media_type=JSON, headers={"ETag": entry.etag})
+        return Prepared(304, [(b"etag", etag)])
+    length = str(len(entry.document)).encode()
+    headers = [(b"content-type", _JSON), (b"content-length", length), (b"etag", etag)]
+    return Prepared(200, headers, entry.document)
 
 
 ROUTES = [
