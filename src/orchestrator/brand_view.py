@@ -131,16 +131,21 @@ class BrandView:
     ) -> AggregateView:
         now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
         k = self.keys
-        async with self.redis.pipeline(transaction=False) as pipe:
+        since = 0
+        if window != "all":
+            duration, resolution = WINDOWS[window]
+            width = MINUTE_MS if resolution == "minute" else HOUR_MS
+            since = (now_ms - duration) // width * width
+        async with self.redis.pipeline(transaction=False) as pipe:  # one round trip
             pipe.hgetall(k.aggregate(brand))
             pipe.hvals(k.clusters(brand))
             pipe.hlen(k.pending_chunks(brand))
             pipe.zrevrange(k.topics(brand), 0, self.top_topics - 1, withscores=True)
-            totals_raw, cluster_blobs, pending, top = await pipe.execute()
+            pipe.zrangebyscore(k.spikes(brand), since, now_ms)
+            totals_raw, cluster_blobs, pending, top, spike_blobs = await pipe.execute()
         fields = {text(key): text(value) for key, value in totals_raw.items()}
         clusters = [decode_cluster(blob) for blob in cluster_blobs]
         if window == "all":
-            since = 0
             totals = _totals(fields)
             counted_topics = sorted(
                 ((text(t), int(n)) for t, n in top), key=lambda tn: (-tn[1], tn[0])
@@ -148,9 +153,6 @@ class BrandView:
             topics = [TopicView(t, n) for t, n in counted_topics]
             in_window: Counter[str] = Counter({c.id: c.size for c in clusters})
         else:
-            duration, resolution = WINDOWS[window]
-            width = MINUTE_MS if resolution == "minute" else HOUR_MS
-            since = (now_ms - duration) // width * width
             totals = await self._sum(brand, resolution, since, now_ms, width)
             ordered = sorted(totals.topics.items(), key=lambda item: (-item[1], item[0]))
             topics = [TopicView(t, n) for t, n in ordered[: self.top_topics]]
@@ -159,7 +161,7 @@ class BrandView:
             (c for c in clusters if in_window.get(c.id, 0) > 0 or c.last_seen >= since),
             key=lambda c: (-in_window.get(c.id, 0), -c.size, c.id),
         )[: self.top_clusters]
-        spikes = await self._spikes(brand, since, now_ms)
+        spikes = [SpikeView.of(decode_event(raw)) for raw in spike_blobs]
         updated = fields.get("updatedAt")
         counted = totals.positive + totals.neutral + totals.negative
         return AggregateView(
