@@ -21,7 +21,11 @@ from starlette.staticfiles import StaticFiles
 from orchestrator import __version__
 from orchestrator.app.deps import Services
 from orchestrator.app.lean import LeanApp, LeanDispatch, add_lean_routes
-from orchestrator.app.middleware import ProblemCORSMiddleware, RequestContextMiddleware
+from orchestrator.app.middleware import (
+    HotRequestContext,
+    ProblemCORSMiddleware,
+    RequestContextMiddleware,
+)
 from orchestrator.app.problems import (
     handle_http_exception,
     handle_registry_error,
@@ -134,7 +138,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     app.add_middleware(RequestContextMiddleware, metrics=collectors, max_body_bytes=limit)
     if not settings.cors_origins:  # with CORS, hot routes go through it too (its headers)
         app.lean = LeanDispatch(lean_routes, handlers)
-        app.hot = RequestContextMiddleware(app.lean, metrics=collectors, max_body_bytes=limit)
+        app.hot = HotRequestContext(metrics=collectors, max_body_bytes=limit)
     return app
 
 

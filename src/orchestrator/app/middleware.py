@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.app.lean import LeanDispatch, Matched, Prepared
 from orchestrator.app.problems import PROBLEM_JSON, problem_body
 from orchestrator.metrics import Metrics
 
@@ -61,7 +62,7 @@ class RequestContextMiddleware:
         self.max_body_bytes = max_body_bytes
         self._ids = _RequestIds()
         self._in_flight = metrics.http_in_flight
-        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._record = _Recorder(metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,9 +70,7 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         request_id = _request_id(scope, self._ids)
-        extra = [(b"x-request-id", request_id.encode()), *_SECURITY_HEADERS]
-        if scope.get("scheme") == "https":
-            extra.append(_HSTS)
+        extra = _extra_headers(scope, request_id)
         status = 500
         response_started = False
 
@@ -129,7 +128,15 @@ class RequestContextMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
-    def _record(self, scope: Scope, request_id: str, status: int, duration_s: float) -> None:
+
+class _Recorder:
+    """A request's counter, latency histogram and access-log line."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def __call__(self, scope: Scope, request_id: str, status: int, duration_s: float) -> None:
         route = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         method = scope["method"]
@@ -151,6 +158,64 @@ class RequestContextMiddleware:
             duration_ms=round(duration_s * 1000, 3),
             request_id=request_id,
         )
+
+
+class HotRequestContext:
+    """The request middleware's duties for a hot route (``LeanApp``): the same request id,
+    security headers, in-flight gauge, metrics and access log, but the headers are added to
+    the response before it is sent instead of by wrapping ``send``, and the log context is not
+    bound (hot routes do not log; an unexpected error is logged with its request id). Measured
+    under load: the wrapping and binding cost the summary route half of its throughput."""
+
+    def __init__(self, *, metrics: Metrics, max_body_bytes: int) -> None:
+        self.max_body_bytes = max_body_bytes
+        self._ids = _RequestIds()
+        self._in_flight = metrics.http_in_flight
+        self._record = _Recorder(metrics)
+
+    async def answer(
+        self, lean: LeanDispatch, matched: Matched, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        started = time.perf_counter()
+        request_id = _request_id(scope, self._ids)
+        status = 500
+        self._in_flight.inc()
+        try:
+            if _declared_length(scope) > self.max_body_bytes:
+                status = 413
+                response: Response | Prepared = _problem_response(
+                    413, scope, f"the request body exceeds {self.max_body_bytes} bytes"
+                )
+            else:
+                response = await lean.respond(matched, scope, receive, send)
+            status = response.status_code
+        except Exception:
+            log.exception("http.unhandled", path=scope["path"], request_id=request_id)
+            response = _problem_response(500, scope)
+        finally:
+            self._in_flight.dec()
+        response.raw_headers.extend(_extra_headers(scope, request_id))
+        try:
+            await response(scope, receive, send)
+        finally:
+            self._record(scope, request_id, status, time.perf_counter() - started)
+
+
+def _extra_headers(scope: Scope, request_id: str) -> list[tuple[bytes, bytes]]:
+    extra = [(b"x-request-id", request_id.encode()), *_SECURITY_HEADERS]
+    if scope.get("scheme") == "https":
+        extra.append(_HSTS)
+    return extra
+
+
+def _problem_response(status: int, scope: Scope, detail: str | None = None) -> Prepared:
+    body = problem_body(status, detail=detail, instance=scope["path"])
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return Prepared(status, headers, body)
 
 
 class _RequestIds:

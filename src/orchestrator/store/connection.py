@@ -9,6 +9,7 @@ import redis
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.driver_info import DriverInfo
 from redis.exceptions import RedisError
 
 from orchestrator.config import Settings
@@ -39,8 +40,7 @@ def create_client(settings: Settings, url: str) -> Redis:
         client_name=f"orchestrator:{settings.orchestrator_id}",
         # named once: unnamed, each new connection looks redis-py's version up in the installed
         # packages' metadata, a 20-60 ms stall of the event loop measured under load
-        lib_name="redis-py",
-        lib_version=redis.__version__,
+        driver_info=DriverInfo(name="redis-py", lib_version=redis.__version__),
     )
     return Redis.from_pool(pool)
 
