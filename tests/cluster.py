@@ -20,7 +20,7 @@ import redis as sync_redis
 from redis.asyncio import Redis
 
 from orchestrator.config import Settings
-from orchestrator.store.connection import create_client
+from orchestrator.store.connection import connect, create_client
 from orchestrator.store.embedded import EmbeddedServer, find_server_binary, free_port
 
 SLOTS = 16_384
@@ -151,6 +151,7 @@ async def cluster_redis(no_crossslot: ValkeyCluster) -> AsyncIterator[Redis]:
     """The service's own cluster client (``create_client``) over an empty cluster."""
     no_crossslot.flush()
     client = create_client(Settings(redis_url=no_crossslot.url), no_crossslot.url)
+    await connect(client)
     try:
         yield client
     finally:

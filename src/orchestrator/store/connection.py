@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 import redis
+import structlog
 from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import SSLConnection, parse_url
@@ -27,6 +28,8 @@ from redis.exceptions import RedisError
 from orchestrator.config import Settings
 from orchestrator.errors import StoreUnavailableError
 from orchestrator.metrics import Metrics
+
+log = structlog.get_logger(__name__)
 
 # Commands retry twice within half a second, then fail: callers see the outage at once
 # and the service's own loops retry at their pace instead of piling up blocked commands.
@@ -120,6 +123,19 @@ def _connection_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+async def connect(client: Redis) -> None:
+    """Learn a cluster's slot map now, before loops and requests start at once: redis-py's
+    lazy first initialization breaks connections when many commands begin together (8.1:
+    ``'NoneType' object has no attribute 'writelines'``). A standalone client needs nothing;
+    a cluster that does not answer yet is learnt on first use, and the outage reported."""
+    if not isinstance(client, RedisCluster):
+        return
+    try:
+        await client.initialize()
+    except (RedisError, OSError) as exc:
+        log.warning("redis.cluster_unreachable", error=str(exc) or type(exc).__name__)
+
+
 def is_cluster(client: Redis) -> bool:
     return isinstance(client, RedisCluster)
 
@@ -133,6 +149,7 @@ async def count_keys(settings: Settings, url: str) -> int:
     """Keys in the store (summed over the primaries of a cluster), on a client of its own."""
     client = create_client(settings, url)
     try:
+        await connect(client)
         return int(await client.dbsize(**_every_primary(client)))
     finally:
         await client.aclose()
