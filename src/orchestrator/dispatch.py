@@ -229,9 +229,9 @@ class TaskQueue:
         groups = {g["name"].decode(): g for g in await self._groups(stream)}
         info: dict[str, Any] = groups.get(group, {})
         oldest_ms = None
-        if info.get("pending"):
-            (oldest,) = await self.redis.xpending_range(stream, group, "-", "+", 1)
-            oldest_ms = int(oldest["time_since_delivered"])
+        if info.get("pending"):  # may be settled meanwhile: XPENDING then finds none
+            for oldest in await self.redis.xpending_range(stream, group, "-", "+", 1):
+                oldest_ms = int(oldest["time_since_delivered"])
         return StreamStats(stream, length, int(info.get("pending", 0)), info.get("lag"), oldest_ms)
 
     async def _groups(self, stream: str) -> list[dict[str, Any]]:
