@@ -119,6 +119,9 @@ def test_two_replicas_and_two_workers_count_every_accepted_mention_once_on_a_clu
     workers_seen = replicas[0].get("/v1/workers").json()["items"]
     assert [worker["state"] for worker in workers_seen] == ["alive", "alive"]
 
+    for replica in replicas:  # no loop met an error on the cluster
+        loops = replica.get("/health").json()["loops"]
+        assert {name: loop["lastError"] for name, loop in loops.items() if loop["errors"]} == {}
     for process in [*replicas, *workers]:
         assert process.stop() == 0
         for refusal in ("CROSSSLOT", "key slot", "CrossSlot"):  # the server's, the client's
