@@ -457,26 +457,31 @@ def _seed_brand(i: int, at: datetime) -> Brand:
 
 async def _seed(client: Redis, keys: Keys, target: int, seed: Seed) -> None:
     """Add brands until the index holds ``target``, through the registry's save script with
-    the arguments ``Registry.create`` passes (create-only, due now)."""
+    the arguments ``Registry.create`` passes (create-only, due now), then list them in
+    ``brands:list`` as ``Registry.create`` does."""
     seed.before = await client.zcard(keys.brand_index)
     missing = max(0, target - seed.before)
     save = load_script(client, "registry_save")
-    script_keys = keys.registry_script_keys()
+    script_keys = [*keys.registry_script_keys(), keys.brand_listed_tracked]
     gate = asyncio.Semaphore(SEED_PIPELINES)
     at = datetime.now(UTC)
     due_ms = int(time.time() * 1000)
     verdicts: dict[str, int] = {}
 
     async def batch(start: int, stop: int) -> None:
+        slugs: list[str] = []
         async with gate, client.pipeline(transaction=False) as pipe:
             for i in range(start, stop):
                 brand = _seed_brand(i, at)
+                slugs.append(brand.slug)
                 args: list[str | bytes | int] = [brand.slug, brand.to_json(), brand.version]
                 args += ["", brand.status.value, brand.search_text(), due_ms, "set"]
-                await save(keys=script_keys, args=args, client=pipe)
+                save.queue(pipe, script_keys, args)
             for outcome in await pipe.execute():
                 verdict = outcome[0].decode()
                 verdicts[verdict] = verdicts.get(verdict, 0) + 1
+            await client.sadd(keys.brands_list, *slugs)
+            await client.sadd(keys.brand_listed, *slugs)
 
     started = time.perf_counter()
     await asyncio.gather(

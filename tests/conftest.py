@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from orchestrator.store.embedded import EmbeddedServer
 from tests.harness import ServiceProcess, WorkerProcess
 
-pytest_plugins = ["tests.demo"]  # the demo service, shared by the e2e and browser tests
+pytest_plugins = ["tests.demo", "tests.cluster"]  # shared: the demo service, a Valkey Cluster
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

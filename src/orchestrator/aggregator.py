@@ -135,9 +135,7 @@ class Aggregator:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for brand, plan in plans.items():
-                    await self._apply(
-                        keys=self._apply_keys(brand), args=self._args(plan, now_ms), client=pipe
-                    )
+                    self._apply.queue(pipe, self._apply_keys(brand), self._args(plan, now_ms))
                 replies = await pipe.execute()
         except BaseException:
             for brand in plans:  # the cached copies hold merges that may not have been stored
@@ -232,9 +230,7 @@ class Aggregator:
         started = time.perf_counter()
         async with self.redis.pipeline(transaction=False) as pipe:
             for brand in missing:
-                await self._load(
-                    keys=[self.keys.aggregate(brand), self.keys.clusters(brand)], client=pipe
-                )
+                self._load.queue(pipe, [self.keys.aggregate(brand), self.keys.clusters(brand)])
             replies = await pipe.execute()
         elapsed = time.perf_counter() - started
         self.metrics.redis_read_latency.observe(elapsed)

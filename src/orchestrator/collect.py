@@ -111,9 +111,7 @@ class Collector:
         async with self.redis.pipeline(transaction=False) as pipe:
             if woken:
                 pipe.zadd(self.keys.brand_due, woken, xx=True, lt=True)
-            await self._ack(
-                keys=[self.keys.result_stream], args=[COLLECTORS_GROUP, *ids], client=pipe
-            )
+            self._ack.queue(pipe, [self.keys.result_stream], [COLLECTORS_GROUP, *ids])
             await pipe.execute()
 
     async def _completed(
@@ -130,7 +128,7 @@ class Collector:
         async with self.redis.pipeline(transaction=False) as pipe:
             for brand, chunk_ids in chunks.items():  # the scheduler must not offer them again
                 pipe.hdel(self.keys.pending_chunks(brand), *chunk_ids)
-            await self.queue.queue_done(pipe, [report.task_id for report in reports])
+            self.queue.queue_done(pipe, [report.task_id for report in reports])
             *_, reply = await pipe.execute()
         brands = released(reply)
         now_ms = int(time.time() * 1000)

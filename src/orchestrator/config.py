@@ -26,7 +26,7 @@ from orchestrator.types import MergeRule
 
 LogLevel = Literal["debug", "info", "warn", "error"]
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_REDIS_SCHEMES = ("redis", "rediss", "unix", "redis+cluster", "rediss+cluster")
 _SECRET_VARIABLES = frozenset(
     {"API_KEY", "READ_API_KEY", "REDIS_URL", "LLM_API_KEY", "ALERT_WEBHOOKS"}
 )
@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", min_length=1, description="HTTP bind address")
     redis_url: str | None = Field(
         None, description="Redis/Valkey URL; unset starts the embedded server"
+    )
+    redis_cluster: bool = Field(
+        False, description="REDIS_URL (redis:// or rediss://) is a seed node of a Redis Cluster"
     )
     log_level: LogLevel = "info"
     orchestrator_id: str = Field(
@@ -142,8 +145,15 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _known_scheme(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in _REDIS_SCHEMES:
+        if value is None:
+            return value
+        scheme = urlsplit(value).scheme
+        if scheme not in _REDIS_SCHEMES:
             raise ValueError(f"scheme must be one of {', '.join(_REDIS_SCHEMES)}")
+        if scheme.endswith("+cluster"):
+            from orchestrator.store.connection import cluster_seeds  # noqa: PLC0415
+
+            cluster_seeds(value)  # host:port[,host:port...], or a ValueError naming the fault
         return value
 
     @field_validator("log_level", mode="before")
@@ -178,6 +188,20 @@ class Settings(BaseSettings):
         ):
             raise ValueError("must be an http(s) URL like https://api.openai.com/v1")
         return value
+
+    @model_validator(mode="after")
+    def _cluster_url(self) -> Settings:
+        if not self.redis_cluster:
+            return self
+        if self.redis_url is None or urlsplit(self.redis_url).scheme == "unix":
+            raise ValueError("REDIS_CLUSTER=true needs a redis:// or rediss:// REDIS_URL (a seed)")
+        from orchestrator.store.connection import cluster_seeds  # noqa: PLC0415 - as below
+
+        try:
+            cluster_seeds(self.redis_url)
+        except ValueError as exc:
+            raise ValueError(f"REDIS_URL: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _llm_complete(self) -> Settings:

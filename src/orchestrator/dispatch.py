@@ -115,7 +115,7 @@ class TaskQueue:
                     lease.owner, lease.fence, task.brand, brand_max, global_max,
                     task.chunk_id or "", task.task_id, encode(task), encode(entry), task.kind,
                 ]  # fmt: skip
-                await self._dispatch(keys=keys, args=args, client=pipe)
+                self._dispatch.queue(pipe, keys, args)
             verdicts = await pipe.execute()
         return [verdict.decode() for verdict in verdicts]
 
@@ -125,15 +125,15 @@ class TaskQueue:
         if not task_ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
-            await self.queue_done(pipe, task_ids)
+            self.queue_done(pipe, task_ids)
             (reply,) = await pipe.execute()
         return released(reply)
 
-    async def queue_done(self, pipe: Pipeline, task_ids: Sequence[str]) -> None:
+    def queue_done(self, pipe: Pipeline, task_ids: Sequence[str]) -> None:
         """``done`` as one more command of ``pipe``; read its reply with ``released``."""
         k = self.keys
         keys = [k.task_active, k.task_in_flight, k.task_chunks]
-        await self._done(keys=keys, args=list(task_ids), client=pipe)
+        self._done.queue(pipe, keys, list(task_ids))
 
     async def fail(
         self, delivery: Delivery, error: TaskError, worker_id: str, retry_at_ms: int | None
@@ -173,7 +173,7 @@ class TaskQueue:
         async with self.redis.pipeline(transaction=False) as pipe:
             for kind in kinds:
                 keys = [self.keys.task_delayed(kind), self.keys.task_stream(kind)]
-                await self._promote(keys=keys, args=[now_ms, limit], client=pipe)
+                self._promote.queue(pipe, keys, [now_ms, limit])
             moved: list[int] = await pipe.execute()
         return sum(moved)
 
@@ -229,9 +229,9 @@ class TaskQueue:
         groups = {g["name"].decode(): g for g in await self._groups(stream)}
         info: dict[str, Any] = groups.get(group, {})
         oldest_ms = None
-        if info.get("pending"):
-            (oldest,) = await self.redis.xpending_range(stream, group, "-", "+", 1)
-            oldest_ms = int(oldest["time_since_delivered"])
+        if info.get("pending"):  # may be settled meanwhile: XPENDING then finds none
+            for oldest in await self.redis.xpending_range(stream, group, "-", "+", 1):
+                oldest_ms = int(oldest["time_since_delivered"])
         return StreamStats(stream, length, int(info.get("pending", 0)), info.get("lag"), oldest_ms)
 
     async def _groups(self, stream: str) -> list[dict[str, Any]]:

@@ -76,8 +76,12 @@ class Fleet:
         )
         reply = await self.redis.zrange(self.keys.workers, 0, -1, withscores=True)
         known = [(text(worker_id), int(score)) for worker_id, score in cast(_Scored, reply)]
-        keys = [self.keys.worker(worker_id) for worker_id, _ in known]
-        documents = await self.redis.mget(keys) if keys else []
+        # one GET each, pipelined: the heartbeats (their names are the protocol's) lie in
+        # several hash slots on a cluster, where one MGET would be refused
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for worker_id, _ in known:
+                pipe.get(self.keys.worker(worker_id))
+            documents = await pipe.execute() if known else []
         views = []
         for (worker_id, last_ms), document in zip(known, documents, strict=True):
             beat = decode_heartbeat(document) if document else None

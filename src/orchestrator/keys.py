@@ -2,8 +2,8 @@
 
 Keys an atomic step touches together share a hash tag, so each Lua script and transaction stays
 on one slot of a cluster (DESIGN §7): the registry's structures live under ``{registry}``;
-per-brand data will live under ``{<slug>}``. The original platform's keys keep their exact
-names (DESIGN §4).
+per-brand data lives under ``{<slug>}``. The original platform's keys keep their exact names
+(DESIGN §4), so no script touches them together with another key: each is written on its own.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ class Keys:
     def legacy_failed(slug: str) -> str:
         return f"failed:brand:{slug}"
 
-    # The registry: one hash slot, so every change to a brand is one atomic script.
+    # The registry: one hash slot, so every change to a brand is one atomic script; brands:list
+    # (no hash tag) follows it in a step of its own, and ``brand_listed`` tells the two apart.
     @property
     def _registry(self) -> str:
         return f"{self.prefix}:{{registry}}"
@@ -67,11 +68,23 @@ class Keys:
         return f"{self._registry}:due"
 
     @property
+    def brand_listed(self) -> str:
+        """Set: the slugs this service has put in ``brands:list``, so the sync tells a slug
+        another tool removed (listed once, gone now) from one not mirrored yet."""
+        return f"{self._registry}:listed"
+
+    @property
+    def brand_listed_tracked(self) -> str:
+        """String: present once this store keeps ``brand_listed`` (set by every save); a store
+        without it was written before, when the registry and ``brands:list`` moved as one."""
+        return f"{self._registry}:listed-tracked"
+
+    @property
     def registry_sync_lock(self) -> str:
         return f"{self._registry}:sync-lock"
 
     def registry_script_keys(self) -> list[str]:
-        """The keys of the registry's Lua scripts, in the order the scripts expect."""
+        """The keys the registry's save and delete scripts share, in the order they expect."""
         return [
             self.brand_docs,
             self.brand_versions,
@@ -80,7 +93,6 @@ class Keys:
             self.brand_status_index("active"),
             self.brand_status_index("paused"),
             self.brand_due,
-            self.brands_list,
         ]
 
     # Task distribution: one hash slot ({tasks}), so dispatch, completion, retry and dead-letter

@@ -2,21 +2,28 @@
 
 Other tools add slugs to ``brands:list`` (a set, or a list) or remove them. Every
 ``REGISTRY_SYNC_SEC`` one replica (a lock with expiry) compares the two in batches of 1,000 —
-small commands, so the server is never blocked for long, whatever the number of brands — and
-adopts or deletes. A missing ``brands:list`` is an empty one: every brand is unlisted. Each
-action re-checks atomically (create fails if the slug exists; delete only if the slug is still
-unlisted), so a race with the API changes nothing.
+small commands, each on one key (``brands:list`` and the registry sit in different hash slots
+on a cluster), so the server is never blocked for long, whatever the number of brands. A missing
+``brands:list`` is an empty one: every brand is unlisted.
+
+A difference is either another tool's doing or one of our own changes half done (the registry
+writes ``brands:list`` in a step after its script): the slugs this service has listed
+(``Keys.brand_listed``) tell which. Listed by another tool and unregistered: adopted. Ours,
+unregistered: a delete to finish (unlisted). Registered and unlisted, ours: another tool removed
+it, the brand is deleted. Registered and unlisted, never ours: a create to finish (listed).
+Each action re-checks atomically (create fails if the slug exists; delete only if the slug
+is still unlisted and was ours), so a race with the API changes nothing for long.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import structlog
 from redis.asyncio import Redis
 
 from orchestrator.registry import Registry, is_slug
-from orchestrator.store.scripts import load_script
 from orchestrator.types import BrandStatus, text
 
 log = structlog.get_logger(__name__)
@@ -29,6 +36,7 @@ class SyncReport:
     adopted: list[str]
     removed: list[str]
     rejected: list[str]
+    finished: list[str] = field(default_factory=list)  # our own changes, left half done
 
 
 @dataclass(frozen=True)
@@ -37,43 +45,55 @@ class Difference:
     unlisted: list[str]  # in the registry, not in brands:list
 
 
+Membership = Callable[[list[str]], Awaitable[list[bool]]]
+
+
+async def _unlisted(redis: Redis, index_key: str, listed: Membership) -> list[str]:
+    """The registered slugs ``listed`` says are not in ``brands:list``, a page at a time."""
+    unlisted: list[str] = []
+    cursor = "-"
+    while page := [text(s) for s in await redis.zrangebylex(index_key, cursor, "+", 0, BATCH)]:
+        found = await listed(page)
+        unlisted += [slug for slug, member in zip(page, found, strict=True) if not member]
+        cursor = f"({page[-1]}"
+    return unlisted
+
+
+async def _unregistered(redis: Redis, index_key: str, batch: list[str]) -> list[str]:
+    scores = await redis.zmscore(index_key, batch) if batch else []
+    return [slug for slug, score in zip(batch, scores, strict=True) if score is None]
+
+
 async def _list_difference(redis: Redis, listed_key: str, index_key: str) -> Difference:
-    """For a ``brands:list`` that older tools made a list: compared here, a batch at a time."""
+    """For a ``brands:list`` that older tools made a list: read a batch at a time."""
     unregistered: dict[str, None] = {}
     listed: set[str] = set()
     start = 0
     while batch := [text(m) for m in await redis.lrange(listed_key, start, start + BATCH - 1)]:
-        scores = await redis.zmscore(index_key, batch)
-        unregistered.update(
-            (m, None) for m, score in zip(batch, scores, strict=True) if score is None
-        )
+        unregistered.update((m, None) for m in await _unregistered(redis, index_key, batch))
         listed.update(batch)
         start += BATCH
-    unlisted: list[str] = []
-    cursor = "-"
-    while page := [text(s) for s in await redis.zrangebylex(index_key, cursor, "+", 0, BATCH)]:
-        unlisted += [slug for slug in page if slug not in listed]
-        cursor = f"({page[-1]}"
-    return Difference(list(unregistered), unlisted)
+
+    async def member(slugs: list[str]) -> list[bool]:
+        return [slug in listed for slug in slugs]
+
+    return Difference(list(unregistered), await _unlisted(redis, index_key, member))
 
 
-class Comparison:
-    """The comparison of a set ``brands:list`` with the index, in bounded server-side steps."""
+async def _set_difference(redis: Redis, listed_key: str, index_key: str) -> Difference:
+    unregistered: dict[str, None] = {}  # SSCAN may repeat a member
+    cursor = 0
+    while True:
+        cursor, found = await redis.sscan(listed_key, cursor, count=BATCH)
+        batch = [text(m) for m in found]
+        unregistered.update((m, None) for m in await _unregistered(redis, index_key, batch))
+        if cursor == 0:
+            break
 
-    def __init__(self, registry: Registry) -> None:
-        self.redis = registry.redis
-        self.keys = [registry.keys.brands_list, registry.keys.brand_index]
-        self._step = load_script(registry.redis, "registry_diff_batch")
+    async def member(slugs: list[str]) -> list[bool]:
+        return [bool(found) for found in await redis.smismember(listed_key, slugs)]
 
-    async def walk(self, phase: str, start: str, done: str) -> list[str]:
-        found: dict[str, None] = {}  # SSCAN may repeat a member
-        cursor = start
-        while True:
-            cursor_raw, slugs = await self._step(keys=self.keys, args=[phase, cursor, BATCH])
-            found.update((text(slug), None) for slug in slugs)
-            cursor = text(cursor_raw)
-            if cursor == done:
-                return list(found)
+    return Difference(list(unregistered), await _unlisted(redis, index_key, member))
 
 
 async def difference(registry: Registry) -> Difference:
@@ -81,20 +101,42 @@ async def difference(registry: Registry) -> Difference:
     keys = registry.keys
     if text(await registry.redis.type(keys.brands_list)) == "list":
         return await _list_difference(registry.redis, keys.brands_list, keys.brand_index)
-    comparison = Comparison(registry)
-    unregistered = await comparison.walk("listed", "0", "0")
-    unlisted = await comparison.walk("indexed", "", "")
-    return Difference(unregistered, unlisted)
+    return await _set_difference(registry.redis, keys.brands_list, keys.brand_index)
+
+
+async def _mark_listed_brands(registry: Registry) -> None:
+    """Once, on a store written before the marks (the registry and ``brands:list`` then moved
+    as one): every registered slug was listed by this service."""
+    keys = registry.keys
+    if await registry.redis.exists(keys.brand_listed_tracked):
+        return
+    slugs = await registry.slugs()
+    for start in range(0, len(slugs), BATCH):
+        await registry.redis.sadd(keys.brand_listed, *slugs[start : start + BATCH])
+    await registry.redis.set(keys.brand_listed_tracked, "1")
 
 
 async def sync(registry: Registry) -> SyncReport:
-    """Adopt slugs other tools put in ``brands:list``; drop brands they removed from it."""
+    """Adopt slugs other tools put in ``brands:list``; drop brands they removed from it;
+    finish our own changes that a crash left half done."""
+    await _mark_listed_brands(registry)
     with registry.metrics.redis_timer("registry_diff"):
         diff = await difference(registry)
-    rejected = [slug for slug in diff.unregistered if not is_slug(slug)]
-    adopted = [s for s in diff.unregistered if is_slug(s) and await registry.adopt(s)]
-    removed = [slug for slug in diff.unlisted if await registry.delete_if_unlisted(slug)]
-    return SyncReport(adopted, removed, rejected)
+    deleting = await registry.marked(diff.unregistered)
+    creating = set(diff.unlisted) - await registry.marked(diff.unlisted)
+    for slug in deleting:
+        await registry.unlist_slug(slug)
+    for slug in creating:
+        await registry.list_slug(slug)
+    listed = [slug for slug in diff.unregistered if slug not in deleting]
+    rejected = [slug for slug in listed if not is_slug(slug)]
+    adopted = [slug for slug in listed if is_slug(slug) and await registry.adopt(slug)]
+    removed = [
+        slug
+        for slug in diff.unlisted
+        if slug not in creating and await registry.delete_if_unlisted(slug)
+    ]
+    return SyncReport(adopted, removed, rejected, sorted(deleting | creating))
 
 
 async def counts_match(registry: Registry) -> bool:

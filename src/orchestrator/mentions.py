@@ -201,7 +201,7 @@ class MentionStore:
                     self.keys.schedule_state(brand),
                     self.keys.pending_chunks(brand),
                 ]
-                await self._trim(keys=k, args=[cutoff], client=pipe)
+                self._trim.queue(pipe, k, [cutoff])
             removed = await pipe.execute()
         return sum(int(n) for n in removed)
 

@@ -1,6 +1,13 @@
-"""The brand registry in Redis: every change to a brand and to what derives from it (the
-original's ``brands:list``, the status indexes, the due-time index dispatch reads) is one
-atomic Lua script on the ``{registry}`` hash slot."""
+"""The brand registry in Redis: every change to a brand and to what derives from it (the status
+indexes, the due-time index dispatch reads) is one atomic Lua script on the ``{registry}`` hash
+slot.
+
+The original's ``brands:list`` keeps its name, so on a cluster it lives in another slot and
+follows each change in a step of its own: a create lists the slug and then marks it as listed
+by us (``Keys.brand_listed``); a delete unlists it and then drops the mark. The legacy sync
+(``orchestrator.legacy``) finishes whatever a crash left half done, and the marks tell it a
+slug another tool removed (marked, not listed) from one not listed yet (not marked).
+"""
 
 from __future__ import annotations
 
@@ -69,6 +76,7 @@ class Registry:
         self._save = load_script(redis, "registry_save")
         self._delete = load_script(redis, "registry_delete")
         self._page = load_script(redis, "registry_page")
+        self._list_edit = load_script(redis, "brands_list_edit")
 
     async def get_document(self, slug: str) -> bytes | None:
         with self.metrics.redis_timer("registry_get"):
@@ -95,6 +103,7 @@ class Registry:
 
     async def create(self, brand: Brand) -> Brand:
         await self._write(brand, expected="", due="set")
+        await self.list_slug(brand.slug)
         log.info("brand.created", brand=brand.slug)
         return brand
 
@@ -134,12 +143,13 @@ class Registry:
 
     async def delete(self, slug: str, *, purge: bool = False) -> None:
         with self.metrics.redis_timer("registry_delete"):
-            existed = await self._delete(keys=self._script_keys, args=[slug, "0"])
+            existed = await self._delete(keys=self._delete_keys, args=[slug, "0"])
         if not existed:
             raise BrandNotFoundError(slug)
         if purge:
             with self.metrics.redis_timer("registry_purge"):
                 await self._unlink(self.keys.brand_data(slug))
+        await self.unlist_slug(slug)
         await self._forgotten(slug)
         log.info("brand.deleted", brand=slug, purge=purge)
 
@@ -166,13 +176,37 @@ class Registry:
         return True
 
     async def delete_if_unlisted(self, slug: str) -> bool:
-        """Delete a brand another tool removed from ``brands:list`` (unless it is back)."""
+        """Delete a brand another tool removed from ``brands:list`` (unless it is back, or
+        this service never listed it)."""
+        if await self.is_listed(slug):
+            return False
         with self.metrics.redis_timer("registry_delete"):
-            deleted = bool(await self._delete(keys=self._script_keys, args=[slug, "1"]))
+            deleted = bool(await self._delete(keys=self._delete_keys, args=[slug, "1"]))
         if deleted:
             await self._forgotten(slug)
             log.info("brand.unlisted", brand=slug)
         return deleted
+
+    async def is_listed(self, slug: str) -> bool:
+        """Whether ``brands:list`` holds ``slug``."""
+        return bool(await self._list_edit(keys=[self.keys.brands_list], args=["has", slug]))
+
+    async def list_slug(self, slug: str) -> None:
+        """Put ``slug`` in ``brands:list``, then remember that this service listed it."""
+        await self._list_edit(keys=[self.keys.brands_list], args=["add", slug])
+        await self.redis.sadd(self.keys.brand_listed, slug)
+
+    async def unlist_slug(self, slug: str) -> None:
+        """Take ``slug`` out of ``brands:list``, then forget that this service listed it."""
+        await self._list_edit(keys=[self.keys.brands_list], args=["remove", slug])
+        await self.redis.srem(self.keys.brand_listed, slug)
+
+    async def marked(self, slugs: list[str]) -> set[str]:
+        """Those of ``slugs`` this service has listed in ``brands:list``."""
+        if not slugs:
+            return set()
+        found = await self.redis.smismember(self.keys.brand_listed, slugs)
+        return {slug for slug, member in zip(slugs, found, strict=True) if member}
 
     async def _forgotten(self, slug: str) -> None:
         """Tell every replica's summary cache that the brand's summary is no longer served."""
@@ -190,7 +224,7 @@ class Registry:
             due,
         ]
         with self.metrics.redis_timer("registry_save"):
-            outcome = await self._save(keys=self._script_keys, args=args)
+            outcome = await self._save(keys=self._save_keys, args=args)
         verdict = outcome[0].decode()
         if verdict == "exists":
             raise BrandExistsError(brand.slug)
@@ -200,12 +234,13 @@ class Registry:
             raise VersionConflictError(brand.slug, int(outcome[1]))
 
     @property
-    def _script_keys(self) -> list[str]:
-        return self.keys.registry_script_keys()
+    def _save_keys(self) -> list[str]:
+        return [*self.keys.registry_script_keys(), self.keys.brand_listed_tracked]
+
+    @property
+    def _delete_keys(self) -> list[str]:
+        return [*self.keys.registry_script_keys(), self.keys.brand_listed]
 
     async def _unlink(self, keys: list[str]) -> None:
-        # One command per key: per-brand keys live in different slots on a cluster.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.unlink(key)
-            await pipe.execute()
+        # per-brand keys live in several slots on a cluster: its client splits UNLINK by slot
+        await self.redis.unlink(*keys)

@@ -90,7 +90,8 @@ class Replicas:
     async def forget(self) -> None:
         """Leave the list at once (a clean stop)."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self.keys.replica(self.replica_id))
+            # not pipe.delete(): on a cluster pipeline it is a coroutine, and never queued
+            pipe.execute_command("DEL", self.keys.replica(self.replica_id))
             pipe.zrem(self.keys.replicas, self.replica_id)
             await pipe.execute()
 

@@ -144,7 +144,7 @@ class Scheduler:
                     s.interval_ms,
                     chunks_to_cut(s, turn.state),
                 ]
-                await self._cut(keys=keys, args=args, client=pipe)
+                self._cut.queue(pipe, keys, args)
             for slug in turns:
                 pipe.hgetall(self.keys.pending_chunks(slug))
             replies = await pipe.execute()

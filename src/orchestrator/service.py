@@ -18,18 +18,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
 import structlog
 import uvloop
 from granian import Granian
 from granian.constants import Interfaces, Loops
 from granian.log import LogLevels
 from granian.server.embed import Server as EmbeddedHttpServer
-from redis import Redis as SyncRedis
 from starlette.types import ASGIApp
 
 from orchestrator.app.factory import create_app
 from orchestrator.config import Settings
 from orchestrator.errors import HttpServerError
+from orchestrator.store.connection import count_keys
 from orchestrator.store.embedded import EmbeddedServer
 from orchestrator.worker.pool import WorkerPool
 
@@ -105,9 +106,9 @@ def _wants_demo(settings: Settings) -> bool:
     """Ask at the terminal, when there is one and the store holds nothing yet."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         return False
-    with SyncRedis.from_url(str(settings.redis_url)) as client:
-        if client.dbsize() > 0:
-            return False
+    assert settings.redis_url is not None
+    if anyio.run(count_keys, settings, settings.redis_url) > 0:
+        return False
     answer = input("The store is empty. Load the demo brands and their mentions? [y/N] ")
     return answer.strip().lower() in ("y", "yes")
 

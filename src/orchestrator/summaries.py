@@ -79,8 +79,9 @@ class Summaries:
             pipe.lpush(k.summary_history(slug), document)
             pipe.ltrim(k.summary_history(slug), 0, self.settings.history - 1)
             pipe.xadd(k.summary_stream, {"brand": slug, "m": document}, maxlen=10_000)
-            pipe.publish(k.summary_channel, slug)
             await pipe.execute()
+        # announced once stored, and on its own: a cluster pipeline refuses PUBLISH
+        await self.redis.publish(k.summary_channel, slug)
         self.cache.put(slug, document)
 
 

@@ -77,16 +77,21 @@ async def test_a_stream_sends_changed_regions_then_alive_then_stale(redis: Redis
     assert "the store does not answer" in sent[4]
 
 
-@pytest.fixture
-def guarded(valkey: EmbeddedServer, store: SyncRedis) -> Iterator[TestClient]:
+def guarded_app(redis_url: str) -> TestClient:
+    """The app in process, with both keys, as replica ``replica-a``."""
     settings = Settings(
-        redis_url=valkey.url,
+        redis_url=redis_url,
         orchestrator_id="replica-a",
         api_key="writer",
         read_api_key="reader",
         shutdown_grace_sec=1,
     )
-    with TestClient(create_app(settings)) as client:
+    return TestClient(create_app(settings))
+
+
+@pytest.fixture
+def guarded(valkey: EmbeddedServer, store: SyncRedis) -> Iterator[TestClient]:
+    with guarded_app(valkey.url) as client:
         yield client
 
 

@@ -222,3 +222,29 @@ async def test_a_pass_walks_both_only_when_the_counts_differ_or_in_turn(
     await redis.delete(KEYS.registry_sync_lock)
     await syncer.step()
     assert await redis.zrange(KEYS.brand_index, 0, -1) == [b"puma", b"reebok"]
+
+
+async def test_the_sync_finishes_a_create_or_a_delete_left_half_done(
+    registry: Registry, redis: Redis
+) -> None:
+    await registry._write(brand("nike"), expected="", due="set")  # died before brands:list
+    await registry.create(brand("puma"))
+    await registry._delete(keys=registry._delete_keys, args=["puma", "0"])  # died after it
+    report = await sync(registry)
+    assert (report.adopted, report.removed, report.finished) == ([], [], ["nike", "puma"])
+    assert await redis.smembers("brands:list") == {b"nike"}
+    assert await registry.marked(["nike", "puma"]) == {"nike"}
+    assert await registry.slugs() == ["nike"]
+    assert await sync(registry) == type(report)([], [], [])
+
+
+async def test_brands_listed_before_the_marks_existed_count_as_ours(
+    registry: Registry, redis: Redis
+) -> None:
+    await registry.create(brand("nike"))
+    await registry.create(brand("puma"))
+    await redis.delete(KEYS.brand_listed, KEYS.brand_listed_tracked)  # an older version's store
+    await redis.srem("brands:list", "puma")  # another tool removes puma
+    report = await sync(registry)
+    assert (report.removed, report.finished) == (["puma"], [])
+    assert await registry.slugs() == ["nike"]

@@ -7,12 +7,22 @@ import pytest
 
 from orchestrator.config import Settings, load_settings
 from orchestrator.errors import ConfigurationError
+from orchestrator.store.connection import cluster_seeds, is_cluster_url
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)  # no developer .env file
-    for name in ("PORT", "HOST", "REDIS_URL", "LOG_LEVEL", "API_KEY", "CORS_ORIGINS", "DATA_DIR"):
+    for name in (
+        "PORT",
+        "HOST",
+        "REDIS_URL",
+        "REDIS_CLUSTER",
+        "LOG_LEVEL",
+        "API_KEY",
+        "CORS_ORIGINS",
+        "DATA_DIR",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -32,6 +42,13 @@ def test_defaults_match_the_original_service() -> None:
         ("PORT", "70000", "PORT: Input should be less than or equal to 65535"),
         ("LOG_LEVEL", "loud", "LOG_LEVEL: Input should be 'debug', 'info', 'warn' or 'error'"),
         ("REDIS_URL", "http://localhost:6379", "REDIS_URL: Value error, scheme must be one of"),
+        ("REDIS_URL", "redis+cluster://", "REDIS_URL: Value error, a cluster URL names at least"),
+        (
+            "REDIS_URL",
+            "redis+cluster://a:7000/2",
+            "REDIS_URL: Value error, a cluster has database 0",
+        ),
+        ("REDIS_CLUSTER", "true", "REDIS_CLUSTER=true needs a redis:// or rediss:// REDIS_URL"),
         ("CORS_ORIGINS", "https://ok.example, not-an-origin", "CORS_ORIGINS: Value error"),
         ("SHUTDOWN_GRACE_SEC", "0", "SHUTDOWN_GRACE_SEC: Input should be greater than 0"),
     ],
@@ -130,3 +147,36 @@ def test_global_webhooks_are_json_and_must_be_public(monkeypatch: pytest.MonkeyP
     assert "x" * 16 not in str(caught.value)
     monkeypatch.setenv("ALERT_ALLOW_PRIVATE", "true")
     assert len(load_settings().alert_settings().webhooks) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "cluster"),
+    [
+        ("redis://localhost:6379/0", False),
+        ("redis+cluster://10.0.0.1:7000,10.0.0.2:7001", True),
+        ("rediss+cluster://:pw@cache.example:6380", True),
+    ],
+)
+def test_a_cluster_is_named_by_its_scheme(url: str, *, cluster: bool) -> None:
+    assert load_settings(redis_url=url).redis_url == url
+    assert is_cluster_url(url) is cluster
+
+
+def test_a_redis_url_is_a_cluster_seed_with_redis_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://seed.example:7000")
+    monkeypatch.setenv("REDIS_CLUSTER", "true")
+    assert load_settings().redis_cluster is True
+    monkeypatch.setenv("REDIS_URL", "redis://seed.example:7000/3")
+    with pytest.raises(ConfigurationError, match="REDIS_URL: a cluster has database 0 only"):
+        load_settings()
+    monkeypatch.setenv("REDIS_URL", "unix:///run/redis.sock")
+    with pytest.raises(ConfigurationError, match="REDIS_CLUSTER=true needs"):
+        load_settings()
+
+
+def test_cluster_seeds_carry_credentials_and_tls_to_every_node() -> None:
+    options, seeds = cluster_seeds("rediss+cluster://app:s%40cret@a.example:7000,[::1]:7001,b")
+    assert seeds == [("a.example", 7000), ("::1", 7001), ("b", 6379)]
+    assert options == {"username": "app", "password": "s@cret", "ssl": True}
+    options, seeds = cluster_seeds("redis://seed:7000/0?socket_timeout=3")
+    assert (options, seeds) == ({"socket_timeout": 3.0}, [("seed", 7000)])

@@ -63,7 +63,7 @@ from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
 from orchestrator.replicas import Replicas
 from orchestrator.scheduler import Scheduler, SchedulerSettings
-from orchestrator.store.connection import create_client
+from orchestrator.store.connection import connect, create_client
 from orchestrator.supervisor import Supervisor
 
 _STATIC = Path(str(resources.files("orchestrator.app") / "static"))
@@ -79,6 +79,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         services = _build_services(settings, collectors)
         try:
+            await connect(services.redis)
             async with services.supervisor.running():
                 _freeze_startup_objects()
                 yield {"services": services}

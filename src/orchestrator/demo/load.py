@@ -18,7 +18,7 @@ from orchestrator.keys import Keys
 from orchestrator.mentions import MAX_MENTIONS, MentionStore
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
-from orchestrator.store.connection import create_client
+from orchestrator.store.connection import connect, create_client
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +71,7 @@ async def load_demo_with(settings: Settings) -> DemoLoad:
     keys = Keys(settings.key_prefix)
     redis = create_client(settings, settings.redis_url)
     try:
+        await connect(redis)
         registry = Registry(redis, keys, Metrics())
         return await load_demo(registry, MentionStore(redis, keys, settings.mention_settings()))
     finally:

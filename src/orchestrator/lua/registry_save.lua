@@ -1,9 +1,11 @@
--- Create or replace one brand and every structure derived from it, atomically.
--- KEYS: docs, versions, search, index, active, paused, due, brands:list
+-- Create or replace one brand and every structure derived from it, atomically (brands:list,
+-- in another hash slot on a cluster, follows in a step of its own).
+-- KEYS: docs, versions, search, index, active, paused, due, listed-tracked (a flag: this store
+--       keeps the marks of the slugs the service listed)
 -- ARGV: slug, document, version, expected ("" create only | "*" any | a version),
 --       status, search text, due time in ms, due mode ("set" | "keep")
 -- Returns {"ok"} | {"exists", version} | {"missing"} | {"stale", version}
-local docs, versions, search, index, active, paused, due, list =
+local docs, versions, search, index, active, paused, due, tracked =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local slug, document, version, expected, status, text, due_ms, due_mode =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -34,11 +36,5 @@ else
   redis.call('ZREM', active, slug)
   redis.call('ZREM', due, slug)
 end
-
--- The original's brands:list is a set; older tools may have made it a list.
-if redis.call('TYPE', list).ok == 'list' then
-  if not redis.call('LPOS', list, slug) then redis.call('RPUSH', list, slug) end
-else
-  redis.call('SADD', list, slug)
-end
+redis.call('SET', tracked, '1')
 return {'ok'}

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import IO, Self
@@ -74,10 +75,11 @@ class EmbeddedServer:
     """Start, wait for and stop one private server bound to 127.0.0.1.
 
     ``data_dir`` holds the append-only file, the log and a lock file, so two services
-    never share one data directory. ``port=0`` picks a free port.
+    never share one data directory. ``port=0`` picks a free port. ``extra_args`` are more
+    server options (the test harness starts cluster nodes with them).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - keyword-only server options, each with its default
         self,
         data_dir: Path,
         *,
@@ -85,6 +87,7 @@ class EmbeddedServer:
         binary: Path | None = None,
         appendonly: bool = True,
         start_timeout_s: float = 15.0,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.host = "127.0.0.1"
@@ -92,6 +95,7 @@ class EmbeddedServer:
         self.binary = binary
         self.appendonly = appendonly
         self.start_timeout_s = start_timeout_s
+        self.extra_args = tuple(extra_args)  # more server options, e.g. --cluster-enabled yes
         self._process: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
 
@@ -158,6 +162,7 @@ class EmbeddedServer:
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(self.log_path),
+            *self.extra_args,
         ]  # fmt: skip
 
     def _spawn(self, binary: Path, port: int) -> None:

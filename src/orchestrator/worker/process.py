@@ -16,7 +16,7 @@ import uvloop
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigurationError
 from orchestrator.keys import Keys
-from orchestrator.store.connection import create_client
+from orchestrator.store.connection import connect, create_client
 from orchestrator.worker.runner import Handler, Worker, WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -63,6 +63,7 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
 async def _run(settings: Settings, options: WorkerOptions, handlers: dict[str, Handler]) -> None:
     assert settings.redis_url is not None
     client = create_client(settings, settings.redis_url)
+    await connect(client)
     worker = Worker(
         client,
         handlers,

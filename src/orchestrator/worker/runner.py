@@ -339,7 +339,7 @@ class Worker:
             by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
         reports = [encode(report) for _, report in batch]
         async with self.redis.pipeline(transaction=False) as pipe:
-            await self._publish(keys=[self.keys.result_stream], args=reports, client=pipe)
+            self._publish.queue(pipe, [self.keys.result_stream], reports)
             for stream, ids in by_stream.items():
                 pipe.xack(stream, WORKERS_GROUP, *ids)
                 pipe.xdel(stream, *ids)

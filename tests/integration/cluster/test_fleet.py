@@ -1,0 +1,3 @@
+"""tests/integration/test_fleet.py on a Valkey Cluster."""
+
+from tests.integration.test_fleet import *  # noqa: F403
