@@ -82,7 +82,7 @@ class RequestContextMiddleware:
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        self._in_flight.inc()
+        self._in_flight.count += 1
         try:
             if _declared_length(scope) > self.max_body_bytes:
                 await self._reject(send_with_headers, scope, 413)
@@ -93,7 +93,7 @@ class RequestContextMiddleware:
             if not response_started:
                 await self._reject(send_with_headers, scope, 500)
         finally:
-            self._in_flight.dec()
+            self._in_flight.count -= 1
             self._record(scope, request_id, status, time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("request_id")
 
@@ -179,7 +179,7 @@ class HotRequestContext:
         started = time.perf_counter()
         request_id = _request_id(scope, self._ids)
         status = 500
-        self._in_flight.inc()
+        self._in_flight.count += 1
         try:
             if _declared_length(scope) > self.max_body_bytes:
                 status = 413
@@ -193,7 +193,7 @@ class HotRequestContext:
             log.exception("http.unhandled", path=scope["path"], request_id=request_id)
             response = _problem_response(500, scope)
         finally:
-            self._in_flight.dec()
+            self._in_flight.count -= 1
         response.raw_headers.extend(_extra_headers(scope, request_id))
         try:
             await response(scope, receive, send)
