@@ -307,18 +307,13 @@ class Alerts:
             error = f"no answer within {self.settings.timeout_s:g} s"
         except httpx.HTTPError as exc:
             error = type(exc).__name__
-        if error is None:
-            self.metrics.alerts_sent.labels("delivered").inc()
-            log.info("alert.delivered", delivery=delivery.delivery_id, attempt=attempt)
+        if error is None or attempt >= self.settings.max_attempts:
+            status: Status = "delivered" if error is None else "failed"
+            self.metrics.alerts_sent.labels(status).inc()
+            report = log.info if error is None else log.warning
+            report(f"alert.{status}", delivery=delivery.delivery_id, attempt=attempt, error=error)
             return replace(
-                delivery, status="delivered", attempts=attempt, next_attempt_at=None,
-                last_status_code=code, last_error=None, finished_at=now,
-            )  # fmt: skip
-        if attempt >= self.settings.max_attempts:
-            self.metrics.alerts_sent.labels("failed").inc()
-            log.warning("alert.failed", delivery=delivery.delivery_id, error=error)
-            return replace(
-                delivery, status="failed", attempts=attempt, next_attempt_at=None,
+                delivery, status=status, attempts=attempt, next_attempt_at=None,
                 last_status_code=code, last_error=error, finished_at=now,
             )  # fmt: skip
         self.metrics.alerts_sent.labels("retried").inc()
