@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import ipaddress
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ import structlog
 from redis.asyncio import Redis
 
 from orchestrator import __version__
-from orchestrator.brand import Webhook
+from orchestrator.brand import Brand, Webhook
 from orchestrator.brand_view import SpikeView
 from orchestrator.errors import RegistryError
 from orchestrator.keys import Keys
@@ -109,21 +108,6 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def private_target(url: str) -> str | None:
-    """Why a webhook URL is refused at registration (no DNS lookup: its host is ``localhost``
-    or a literal non-public address), or None. Names are checked again at each delivery."""
-    host = (httpx.URL(url).host or "").rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return f"{host} is a loopback name"
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return None if address.is_global else f"{address} is not a public address"
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -183,8 +167,9 @@ class Alerts:
             return  # another replica holds it; the claim runs out and it is due again
         next_due: int | None = _now_ms() + 5_000  # if this fails, try again soon
         try:
-            hooks = await self._webhooks(slug)
-            await self._expand(slug, hooks)
+            brand = await self._brand(slug)
+            hooks = self._webhooks(brand)
+            await self._expand(slug, brand, hooks)
             next_due = await self._send_due(slug, hooks)
         except Exception:
             log.exception("alerts.brand_failed", brand=slug)
@@ -193,24 +178,27 @@ class Alerts:
             await self._settle(keys=[k.alert_due], args=args)
             await self._release(keys=[k.alert_lease(slug)], args=[self.owner])
 
-    async def _webhooks(self, slug: str) -> dict[str, Webhook] | None:
-        """URL → webhook for the brand; None when the brand is gone."""
+    async def _brand(self, slug: str) -> Brand | None:
         try:
-            brand = await self.registry.get(slug)
-        except RegistryError:
+            return await self.registry.get(slug)
+        except RegistryError:  # deleted: its alerts are not delivered
             return None
+
+    def _webhooks(self, brand: Brand | None) -> dict[str, Webhook]:
+        """URL → webhook for the brand; none when the brand is gone."""
+        if brand is None:
+            return {}
         return {str(h.url): h for h in (*self.settings.webhooks, *brand.alerts)}
 
-    async def _expand(self, slug: str, hooks: dict[str, Webhook] | None) -> None:
+    async def _expand(self, slug: str, brand: Brand | None, hooks: dict[str, Webhook]) -> None:
         """Outbox events → one delivery per webhook (kept if it exists), events removed."""
         k = self.keys
         events = cast(list[bytes], await self.redis.lrange(k.alert_outbox(slug), 0, -1))
         if not events:
             return
-        if not hooks:  # no webhook, or the brand is gone: nothing to deliver
+        if brand is None or not hooks:  # the brand is gone, or no webhook: nothing to deliver
             await self.redis.ltrim(k.alert_outbox(slug), len(events), -1)
             return
-        brand = await self.registry.get(slug)
         headline = await self._headline(slug)
         now_ms = _now_ms()
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -247,7 +235,7 @@ class Alerts:
             log.exception("alerts.summary_failed", brand=slug)
             return None
 
-    async def _send_due(self, slug: str, hooks: dict[str, Webhook] | None) -> int | None:
+    async def _send_due(self, slug: str, hooks: dict[str, Webhook]) -> int | None:
         """Send the brand's due deliveries; when its next one is due (ms), or None."""
         key = self.keys.alert_deliveries(slug)
         found = cast(dict[bytes, bytes], await self.redis.hgetall(key))
@@ -262,7 +250,7 @@ class Alerts:
                 due_ms = int(delivery.next_attempt_at.timestamp() * 1000)
                 if due_ms <= now_ms:
                     body = found.get(name + _BODY.encode(), b"")
-                    delivery = await self._attempt(delivery, body, (hooks or {}).get(delivery.url))
+                    delivery = await self._attempt(delivery, body, hooks.get(delivery.url))
                     await self.redis.hset(key, name, _encode(delivery))
             if delivery.status == "pending" and delivery.next_attempt_at is not None:
                 due_ms = int(delivery.next_attempt_at.timestamp() * 1000)

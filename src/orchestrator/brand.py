@@ -6,10 +6,12 @@ returns. ``merge_patch`` implements RFC 7396 for PATCH.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -105,6 +107,20 @@ class Webhook(StrictModel):
 
     url: AnyHttpUrl
     secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
+
+    def private_target(self) -> str | None:
+        """Why the URL is refused at registration (no DNS lookup: its host is ``localhost`` or
+        a literal non-public address), or None. Names are checked again at each delivery."""
+        host = (urlsplit(str(self.url)).hostname or "").rstrip(".")
+        if host == "localhost" or host.endswith(".localhost"):
+            return f"{host} is a loopback name"
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return None
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return None if address.is_global else f"{address} is not a public address"
 
 
 class BrandSpec(StrictModel):

@@ -211,10 +211,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _public_webhooks(self) -> Settings:
-        from orchestrator.alerts import private_target  # noqa: PLC0415 - as below
-
         for index, hook in enumerate(self.alert_webhooks):
-            refused = None if self.alert_allow_private else private_target(str(hook.url))
+            refused = None if self.alert_allow_private else hook.private_target()
             if refused is not None:
                 raise ValueError(
                     f"ALERT_WEBHOOKS[{index}]: {refused} (set ALERT_ALLOW_PRIVATE=true to allow)"

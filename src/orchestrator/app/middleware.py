@@ -58,7 +58,6 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
         self.app = app
-        self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self._ids = _RequestIds()
         self._in_flight = metrics.http_in_flight
@@ -114,19 +113,7 @@ class RequestContextMiddleware:
 
     async def _reject(self, send: Send, scope: Scope, status: int) -> None:
         detail = f"the request body exceeds {self.max_body_bytes} bytes" if status == 413 else None
-        body = problem_body(status, detail=detail, instance=scope["path"])
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await _problem_response(status, scope, detail).send(send)
 
 
 class _Recorder:

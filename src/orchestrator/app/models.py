@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
+from fastapi import Path
 from pydantic import BaseModel, Field
 
+from orchestrator.brand import SLUG_PATTERN
 from orchestrator.types import CamelModel
+
+SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="the brand's slug")]
 
 
 class FieldError(CamelModel):
@@ -25,3 +31,11 @@ class Problem(BaseModel):
     detail: str | None = None
     instance: str | None = None
     errors: list[FieldError] | None = None
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's problem+json answers."""
+    return {
+        status: {"model": Problem, "content": {"application/problem+json": {}}}
+        for status in statuses
+    }

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from orchestrator.app.auth import require_read
 from orchestrator.app.deps import ServicesDep
 from orchestrator.app.lean import documented
-from orchestrator.app.models import Problem
-from orchestrator.brand import SLUG_PATTERN
+from orchestrator.app.models import SlugPath, problem_responses
 from orchestrator.brand_view import (  # fmt: skip
     BUCKETS,
     MAX_POINTS,
@@ -26,11 +25,7 @@ from orchestrator.brand_view import (  # fmt: skip
 )
 
 router = APIRouter(prefix="/v1/brands", tags=["aggregates"], dependencies=[Depends(require_read)])
-SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="the brand's slug")]
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (401, 404, 422)
-}
+_PROBLEMS = problem_responses(401, 404, 422)
 _DEFAULT_SPAN_MS = {"1m": 2 * 3_600_000, "1h": 7 * 86_400_000, "1d": 90 * 86_400_000}
 _encode = msgspec.json.Encoder().encode
 MODELS = (AggregateView, TimelineView)  # documented in /openapi.json

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.responses import Response
 
 from orchestrator.alerts import Delivery
 from orchestrator.app.auth import require_read
 from orchestrator.app.deps import ServicesDep
 from orchestrator.app.lean import documented
-from orchestrator.app.models import Problem
-from orchestrator.brand import SLUG_PATTERN
+from orchestrator.app.models import SlugPath, problem_responses
 
 router = APIRouter(prefix="/v1/brands", tags=["alerts"])
-SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="the brand's slug")]
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (401, 404, 422)
-}
+_PROBLEMS = problem_responses(401, 404, 422)
 
 
 class DeliveryLog(msgspec.Struct, frozen=True):

@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import APIRouter, Body, Depends, Header, Path, Query
+from fastapi import APIRouter, Body, Depends, Header, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from orchestrator.alerts import private_target
 from orchestrator.app.auth import require_read, require_write
 from orchestrator.app.deps import RegistryDep, ServicesDep
-from orchestrator.app.models import Problem
+from orchestrator.app.models import SlugPath, problem_responses
 from orchestrator.brand import (
     READ_ONLY_FIELDS,
-    SLUG_PATTERN,
     Brand,
     BrandCreate,
     BrandSpec,
@@ -36,11 +34,7 @@ router = APIRouter(prefix="/v1/brands", tags=["brands"])
 reads = [Depends(require_read)]
 writes = [Depends(require_write)]
 
-SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="the brand's slug")]
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (401, 404, 409, 412, 422)
-}
+_PROBLEMS = problem_responses(401, 404, 409, 412, 422)
 
 
 class BrandPage(CamelModel):
@@ -183,7 +177,7 @@ def _check_webhooks(spec: BrandSpec, *, allow_private: bool) -> None:
     if allow_private:
         return
     for index, hook in enumerate(spec.alerts):
-        refused = private_target(str(hook.url))
+        refused = hook.private_target()
         if refused is not None:
             message = f"{refused}: webhooks must be public (ALERT_ALLOW_PRIVATE allows them)"
             raise _invalid(("body", "alerts", index, "url"), message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Depends, Query
@@ -11,14 +11,12 @@ from starlette.responses import Response
 from orchestrator.app.auth import require_read
 from orchestrator.app.deps import ServicesDep
 from orchestrator.app.lean import documented
-from orchestrator.app.models import Problem
+from orchestrator.app.models import problem_responses
 from orchestrator.brand import SLUG_PATTERN
 from orchestrator.parking import Parked
 
 router = APIRouter(prefix="/v1/failed", tags=["results"], dependencies=[Depends(require_read)])
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}} for status in (401, 422)
-}
+_PROBLEMS = problem_responses(401, 422)
 _encode = msgspec.json.Encoder().encode
 
 

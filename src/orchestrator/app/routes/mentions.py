@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -13,19 +13,14 @@ from starlette.responses import Response
 from orchestrator.app.auth import require_read, require_write
 from orchestrator.app.deps import ServicesDep
 from orchestrator.app.lean import documented
-from orchestrator.app.models import Problem
+from orchestrator.app.models import SlugPath, problem_responses
 from orchestrator.app.problems import MALFORMED_JSON_PROBLEM, problem
-from orchestrator.brand import SLUG_PATTERN
 from orchestrator.errors import BrandPausedError
 from orchestrator.mentions import BodyError, IngestOutcome, MentionItem, MentionPage, split_body
 from orchestrator.types import BrandStatus
 
 router = APIRouter(prefix="/v1/brands", tags=["mentions"])
-SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="the brand's slug")]
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 404, 409, 413, 415, 422)
-}
+_PROBLEMS = problem_responses(400, 401, 404, 409, 413, 415, 422)
 NDJSON = "application/x-ndjson"
 _encode = msgspec.json.Encoder().encode
 

@@ -4,10 +4,10 @@ refresh on demand."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -16,17 +16,13 @@ from starlette.responses import Response
 from orchestrator.app.auth import authorize_read, require_read, require_write
 from orchestrator.app.deps import Services, ServicesDep
 from orchestrator.app.lean import LeanRoute, Prepared, documented, header
-from orchestrator.app.models import Problem
+from orchestrator.app.models import Problem, SlugPath, problem_responses
 from orchestrator.brand import SLUG_PATTERN
 from orchestrator.summarize import Summary
 from orchestrator.summary_cache import etag_of
 
 router = APIRouter(prefix="/v1/brands", tags=["summaries"])
-SlugPath = Annotated[str, Path(pattern=SLUG_PATTERN, description="the brand's slug")]
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (401, 404, 422)
-}
+_PROBLEMS = problem_responses(401, 404, 422)
 _encode = msgspec.json.Encoder().encode
 JSON = "application/json"
 _JSON = JSON.encode()

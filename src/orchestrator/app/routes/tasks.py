@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from fastapi import APIRouter, Depends, Path, Query
@@ -12,15 +12,12 @@ from starlette.responses import Response
 
 from orchestrator.app.auth import require_read, require_write
 from orchestrator.app.deps import ServicesDep
-from orchestrator.app.models import Problem
+from orchestrator.app.models import problem_responses
 from orchestrator.protocol import DeadLetter, Task, TaskError
 from orchestrator.types import CamelModel
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (401, 404, 422)
-}
+_PROBLEMS = problem_responses(401, 404, 422)
 TaskIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 _encode = msgspec.json.Encoder().encode
 
