@@ -66,7 +66,7 @@ class Figures:
     note: str = ""
 
 
-def _report(result: dict[str, Any], index: int) -> bytes:
+def make_report(result: dict[str, Any], index: int) -> bytes:
     return encode(
         ResultReport(
             task_id=f"t{index}", kind="analyze", brand=result["brand"], worker_id="bench",
@@ -76,7 +76,7 @@ def _report(result: dict[str, Any], index: int) -> bytes:
     )  # fmt: skip
 
 
-def _result(brand: str, chunk: str, count: int, **extra: Any) -> dict[str, Any]:
+def make_result(brand: str, chunk: str, count: int, **extra: Any) -> dict[str, Any]:
     return {
         "chunkId": chunk,
         "brand": brand,
@@ -123,7 +123,7 @@ def _centroid(vector: np.ndarray[Any, Any], *, binary: bool) -> dict[str, Any]:
 
 def _plain(count: int) -> Iterator[dict[str, Any]]:
     for i in range(count):
-        yield _result(f"brand-{i % 100}", f"plain-{i}", 100)
+        yield make_result(f"brand-{i % 100}", f"plain-{i}", 100)
 
 
 def _clustered(count: int, model: str, *, binary: bool, seed: int = 1) -> Iterator[dict[str, Any]]:
@@ -132,7 +132,7 @@ def _clustered(count: int, model: str, *, binary: bool, seed: int = 1) -> Iterat
     for i in range(count):
         chunk = f"{model}-{i}"
         clusters = _clusters(rng, chunk, bases, binary=binary)
-        yield _result("clustered", chunk, 100, clusters=clusters, embeddingModel=model)
+        yield make_result("clustered", chunk, 100, clusters=clusters, embeddingModel=model)
 
 
 def _seed(model: str, seed: int = 1) -> Iterator[dict[str, Any]]:
@@ -145,7 +145,7 @@ def _seed(model: str, seed: int = 1) -> Iterator[dict[str, Any]]:
              "centroid": [round(float(x), 5) for x in bases[i * 5 + j]]}
             for j in range(5)
         ]  # fmt: skip
-        yield _result("clustered", f"seed-{model}-{i}", 100, clusters=clusters,
+        yield make_result("clustered", f"seed-{model}-{i}", 100, clusters=clusters,
                       embeddingModel=model)  # fmt: skip
 
 
@@ -165,7 +165,7 @@ def _million(count: int, seed: int = 2) -> Iterator[dict[str, Any]]:
             for j, (o, p) in enumerate(zip(offsets, picked, strict=True))
         ]  # fmt: skip
         counts = [int((picked == k).sum()) for k in range(3)]
-        result = _result("million", chunk, 100, mentions=mentions,
+        result = make_result("million", chunk, 100, mentions=mentions,
                          clusters=_clusters(rng, chunk, bases, binary=True),
                          embeddingModel="orchestrator/bench")  # fmt: skip
         result["sentiment"] = dict(zip(labels, counts, strict=True)) | {"score": 0.5}
@@ -177,7 +177,7 @@ async def _prefill(redis: Redis, results: Iterator[dict[str, Any]]) -> tuple[int
     sent = mentions = 0
     batch: list[bytes] = []
     for result in results:
-        batch.append(_report(result, sent))
+        batch.append(make_report(result, sent))
         sent += 1
         mentions += result["meta"]["mentionCount"]
         if len(batch) == PREFILL_BATCH:
@@ -190,7 +190,7 @@ async def _prefill(redis: Redis, results: Iterator[dict[str, Any]]) -> tuple[int
 async def _xadd(redis: Redis, reports: list[bytes]) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         for report in reports:
-            pipe.xadd(KEYS.result_stream, {FIELD: report})
+            pipe.xadd(KEYS.partition(0).result_stream, {FIELD: report})
         await pipe.execute()
 
 
@@ -208,7 +208,7 @@ async def _scenario(url: str, scenario: Scenario) -> tuple[Figures, Redis]:
     await redis.flushall()
     registry = Registry(redis, KEYS, Metrics())
     collection = build_collection(registry, load_settings(orchestrator_id="bench", redis_url=url))
-    collector = collection.collector
+    collector = collection.collectors[0]
     await collector.queue.ensure_groups()
     for brand in brands:
         await registry.create(new_brand(BrandCreate(name=brand, keywords=[brand]), now()))

@@ -120,9 +120,9 @@ async def _apply_all(redis: Redis, collection: Collection, reports: list[bytes])
     for start in range(0, len(reports), 500):
         async with redis.pipeline(transaction=False) as pipe:
             for report in reports[start : start + 500]:
-                pipe.xadd(KEYS.result_stream, {FIELD: report})
+                pipe.xadd(KEYS.partition(0).result_stream, {FIELD: report})
             await pipe.execute()
-    collector = collection.collector
+    collector = collection.collectors[0]
     await collector.queue.ensure_groups()
     while batch := await collector._read():
         await collector.apply(batch)
@@ -169,7 +169,9 @@ class _Stream:
             for i in range(self.sent, int(elapsed * self.rate)):
                 brand = self.brands[i % len(self.brands)]
                 chunk = f"{brand}-{len(self.published[brand])}"
-                await self.redis.xadd(KEYS.result_stream, {FIELD: _report(_result(brand, chunk))})
+                await self.redis.xadd(
+                    KEYS.partition(0).result_stream, {FIELD: _report(_result(brand, chunk))}
+                )
                 self.published[brand].append(time.perf_counter())
                 self.sent += 1
             await asyncio.sleep(0.005)
@@ -201,7 +203,7 @@ async def freshness(
 ) -> Figures:
     brands = [f"live-{i:03d}" for i in range(brand_count)]
     collection = await _collection(redis, brands, summary_min_interval_sec=interval_s)
-    await collection.collector.queue.ensure_groups()
+    await collection.collectors[0].queue.ensure_groups()
     stream = _Stream(redis, brands, rate)
 
     async def loop(step: Any) -> None:
@@ -211,7 +213,7 @@ async def freshness(
 
     cpu, started = _cpu_s(), time.perf_counter()
     tasks = [
-        asyncio.create_task(loop(collection.collector.step)),
+        asyncio.create_task(loop(collection.collectors[0].step)),
         asyncio.create_task(loop(collection.summaries.step)),
         asyncio.create_task(stream.read()),
     ]

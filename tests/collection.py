@@ -55,7 +55,7 @@ class Parts:
 
     @property
     def collector(self) -> Collector:
-        return self.collection.collector
+        return self.collection.collectors[0]
 
     @property
     def legacy(self) -> LegacyResults:
@@ -66,20 +66,21 @@ class Parts:
         await self.registry.create(new_brand(spec, now()))
 
     async def drain_results(self) -> int:
-        """Read and apply the results stream until it is empty; the entries read."""
+        """Read and apply every partition's results stream until empty; the entries read."""
         await self.collector.queue.ensure_groups()
         total = 0
-        while batch := await self.collector._read():
-            await self.collector.apply(batch)
-            total += len(batch)
+        for collector in self.collection.collectors:
+            while batch := await collector._read():
+                await collector.apply(batch)
+                total += len(batch)
         return total
 
 
-def build(redis: Redis, consumer: str = "collector-a", **settings: Any) -> Parts:
+def build(redis: Redis, consumer: str = "collector-a", keys: Keys = KEYS, **settings: Any) -> Parts:
     """A replica's collection side as the app builds it; ``settings`` override the defaults
     (spike buckets are evaluated as soon as they close)."""
     metrics = Metrics()
-    registry = Registry(redis, KEYS, metrics)
+    registry = Registry(redis, keys, metrics)
     options = {"orchestrator_id": consumer, "spike_grace_sec": 0, **settings}
     return Parts(redis, metrics, registry, build_collection(registry, load_settings(**options)))
 
@@ -137,7 +138,7 @@ def report(result: Any, brand: str, *, task_id: str = "t", kind: str = "analyze"
 async def publish(redis: Redis, *entries: bytes) -> None:
     async with redis.pipeline(transaction=False) as pipe:
         for entry in entries:
-            pipe.xadd(KEYS.result_stream, {FIELD: entry})
+            pipe.xadd(KEYS.partition(0).result_stream, {FIELD: entry})
         await pipe.execute()
 
 

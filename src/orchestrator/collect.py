@@ -1,5 +1,6 @@
-"""The collector: in every replica, read workers' reports from the results stream through the
+"""The collector: in every replica, read workers' reports from a results stream through the
 ``collectors`` consumer group, apply each, and acknowledge it only after its effect is stored.
+A replica runs one collector per stream partition (``STREAM_PARTITIONS``).
 
 An ``analyze`` task's result is a chunk result: it is applied to its brand's aggregate exactly
 once, or parked with the reason. Every result releases the task's place in the caps
@@ -17,8 +18,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from orchestrator.dispatch import COLLECTORS_GROUP, TaskQueue, released
-from orchestrator.keys import Keys
+from orchestrator.dispatch import COLLECTORS_GROUP, TaskQueue, ensure_group, released
+from orchestrator.keys import Keys, Partition
 from orchestrator.metrics import Metrics
 from orchestrator.parking import Reason
 from orchestrator.protocol import DecodeError, FailureReport, ResultEnvelope, decode_envelope
@@ -38,6 +39,7 @@ class Collector:
     metrics: Metrics
     intake: ResultIntake
     consumer: str
+    partition: Partition
     claim_idle_s: float = 60.0  # results pending this long: their collector died
     batch: int = 1000  # reports per read: more results per brand script (docs/benchmarks.md)
     queue: TaskQueue = field(init=False)
@@ -47,11 +49,12 @@ class Collector:
     def __post_init__(self) -> None:
         self.claim_idle_ms = int(self.claim_idle_s * 1000)
         self.queue = TaskQueue(self.redis, self.keys)
+        self.stream = self.partition.result_stream
         self._ack = load_script(self.redis, "results_ack")
 
     async def step(self) -> float:
         if not self._ready:
-            await self.queue.ensure_groups()
+            await ensure_group(self.redis, self.stream, COLLECTORS_GROUP)
             self._ready = True
         try:
             batch = await self._claim_stale() or await self._read()
@@ -67,7 +70,7 @@ class Collector:
 
     async def _read(self) -> list[Entry]:
         reply = await self.redis.xreadgroup(
-            COLLECTORS_GROUP, self.consumer, {self.keys.result_stream: ">"},
+            COLLECTORS_GROUP, self.consumer, {self.stream: ">"},
             count=self.batch, block=1000,
         )  # fmt: skip
         return [entry for _, entry in group_entries(reply)]
@@ -78,7 +81,7 @@ class Collector:
             return []
         self._next_claim_ms = now_ms + self.claim_idle_ms // 2
         reply = await self.redis.xautoclaim(
-            self.keys.result_stream, COLLECTORS_GROUP, self.consumer,
+            self.stream, COLLECTORS_GROUP, self.consumer,
             min_idle_time=self.claim_idle_ms, count=self.batch,
         )  # fmt: skip
         return entries(reply[1])
@@ -111,7 +114,7 @@ class Collector:
         async with self.redis.pipeline(transaction=False) as pipe:
             if woken:
                 pipe.zadd(self.keys.brand_due, woken, xx=True, lt=True)
-            self._ack.queue(pipe, [self.keys.result_stream], [COLLECTORS_GROUP, *ids])
+            self._ack.queue(pipe, [self.stream], [COLLECTORS_GROUP, *ids])
             await pipe.execute()
 
     async def _completed(
@@ -128,7 +131,7 @@ class Collector:
         async with self.redis.pipeline(transaction=False) as pipe:
             for brand, chunk_ids in chunks.items():  # the scheduler must not offer them again
                 pipe.hdel(self.keys.pending_chunks(brand), *chunk_ids)
-            self.queue.queue_done(pipe, [report.task_id for report in reports])
+            self.queue.queue_done(pipe, self.partition, [report.task_id for report in reports])
             *_, reply = await pipe.execute()
         brands = released(reply)
         now_ms = int(time.time() * 1000)

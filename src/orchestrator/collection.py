@@ -25,7 +25,7 @@ class Collection:
     parking: ParkingLot
     spikes: SpikeWatch
     intake: ResultIntake
-    collector: Collector
+    collectors: list[Collector]  # one per stream partition
     legacy: LegacyResults
     summaries: SummaryWatch
 
@@ -56,14 +56,18 @@ def build_collection(registry: Registry, settings: Settings) -> Collection:
         summaries.touched(brands)
 
     intake = ResultIntake(registry, aggregator, parking, on_applied=applied)
-    collector = Collector(
-        redis,
-        keys,
-        metrics,
-        intake,
-        consumer=settings.orchestrator_id,
-        claim_idle_s=settings.result_claim_idle_sec,
-    )
+    collectors = [
+        Collector(
+            redis,
+            keys,
+            metrics,
+            intake,
+            consumer=settings.orchestrator_id,
+            partition=partition,
+            claim_idle_s=settings.result_claim_idle_sec,
+        )
+        for partition in keys.all_partitions
+    ]
     legacy = LegacyResults(
         redis,
         keys,
@@ -82,4 +86,4 @@ def build_collection(registry: Registry, settings: Settings) -> Collection:
         owner=settings.orchestrator_id,
         settings=settings.alert_settings(),
     )
-    return Collection(alerts, aggregator, parking, spikes, intake, collector, legacy, summaries)
+    return Collection(alerts, aggregator, parking, spikes, intake, collectors, legacy, summaries)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 from orchestrator.brand import Webhook
 from orchestrator.errors import ConfigurationError
+from orchestrator.keys import Keys
 from orchestrator.spikes import SpikeSettings
 from orchestrator.types import MergeRule
 
@@ -73,6 +74,12 @@ class Settings(BaseSettings):
     leader_lease_sec: float = Field(5.0, ge=0.3, le=300, description="scheduler lease")
     task_max_attempts: int = Field(5, ge=1, le=100)
     global_max_in_flight: int = Field(10_000, ge=1, le=10_000_000)
+    stream_partitions: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="task and result streams split over this many hash slots (same everywhere)",
+    )
     scheduler_round_size: int = Field(200, ge=1, le=10_000, description="due brands per round")
     result_claim_idle_sec: float = Field(
         60.0,
@@ -218,6 +225,10 @@ class Settings(BaseSettings):
                     f"ALERT_WEBHOOKS[{index}]: {refused} (set ALERT_ALLOW_PRIVATE=true to allow)"
                 )
         return self
+
+    def keys(self) -> Keys:
+        """The key names of this deployment: its prefix and its stream partitions."""
+        return Keys(self.key_prefix, self.stream_partitions)
 
     def alert_settings(self) -> AlertSettings:
         from orchestrator.alerts import AlertSettings  # noqa: PLC0415 - as below

@@ -1,8 +1,9 @@
 """The task streams in Redis: dispatch, completion, retry, dead letters and their statistics.
 
 Every step that changes the caps (tasks in flight per brand and in all, chunks in flight) is one
-Lua script on the ``{tasks}`` hash slot, so a crash between two commands never leaves a count
-wrong. Workers acknowledge a task only after publishing its result or failure report.
+Lua script on the hash slot of the brand's partition (``Keys.partition_for``), so a crash between
+two commands never leaves a count wrong. Workers acknowledge a task only after publishing its
+result or failure report on the results stream of the same partition.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import ResponseError
 
-from orchestrator.keys import Keys
+from orchestrator.keys import Keys, Partition
 from orchestrator.leader import Lease
 from orchestrator.protocol import (
     DeadLetter,
@@ -60,6 +61,7 @@ class StreamStats:
     pending: int
     lag: int | None
     oldest_pending_ms: int | None
+    dead: bool = False  # a dead-letter stream (no consumer group)
 
 
 @dataclass(frozen=True)
@@ -90,50 +92,79 @@ class TaskQueue:
         self._redrive = load_script(redis, "task_redrive")
 
     async def ensure_groups(self, kinds: Sequence[str] = ()) -> None:
-        """The results group and, for each of ``kinds``, its task stream's workers group."""
-        for kind in kinds:
-            await ensure_group(self.redis, self.keys.task_stream(kind), WORKERS_GROUP)
-        await ensure_group(self.redis, self.keys.result_stream, COLLECTORS_GROUP)
+        """In every partition: the results group and, for each of ``kinds``, its task stream's
+        workers group."""
+        for partition in self.keys.all_partitions:
+            for kind in kinds:
+                await ensure_group(self.redis, partition.task_stream(kind), WORKERS_GROUP)
+            await ensure_group(self.redis, partition.result_stream, COLLECTORS_GROUP)
 
     async def kinds(self) -> list[str]:
-        return sorted(text(kind) for kind in await self.redis.smembers(self.keys.task_kinds))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in self.keys.all_partitions:
+                pipe.smembers(partition.task_kinds)
+            found: list[set[bytes]] = await pipe.execute()
+        return sorted({text(kind) for kinds in found for kind in kinds})
 
     async def dispatch(
         self, lease: Lease, tasks: Sequence[tuple[Task, int]], global_max: int
     ) -> list[str]:
-        """Offer each (task, brand cap) in one round trip; the verdict of each, in order."""
-        k = self.keys
+        """Offer each (task, brand cap) in one round trip; the verdict of each, in order.
+
+        Each partition's script checks its own count against its share of ``global_max``:
+        with one partition the cap itself; with several, what the others left room for
+        (read first: only the leader adds tasks, so counts can only have fallen since)."""
+        caps = await self._partition_caps(tasks, global_max)
         now_ms = int(time.time() * 1000)
         async with self.redis.pipeline(transaction=False) as pipe:
             for task, brand_max in tasks:
+                p = self.keys.partition_for(task.brand)
                 keys = [
-                    k.leader, k.fence, k.task_stream(task.kind), k.task_in_flight, k.task_chunks,
-                    k.task_active, k.task_dead_chunks, k.task_kinds,
+                    p.leader, p.fence, p.task_stream(task.kind), p.task_in_flight, p.task_chunks,
+                    p.task_active, p.task_dead_chunks, p.task_kinds,
                 ]  # fmt: skip
                 entry = ActiveEntry(task.brand, task.kind, task.chunk_id, now_ms)
                 args: list[ScriptArg] = [
-                    lease.owner, lease.fence, task.brand, brand_max, global_max,
+                    lease.owner, lease.fence, task.brand, brand_max, caps[p.index],
                     task.chunk_id or "", task.task_id, encode(task), encode(entry), task.kind,
                 ]  # fmt: skip
                 self._dispatch.queue(pipe, keys, args)
             verdicts = await pipe.execute()
         return [verdict.decode() for verdict in verdicts]
 
-    async def done(self, task_ids: Sequence[str]) -> list[str | None]:
+    async def _partition_caps(
+        self, tasks: Sequence[tuple[Task, int]], global_max: int
+    ) -> dict[int, int]:
+        partitions = self.keys.all_partitions
+        if len(partitions) == 1:
+            return {0: global_max}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in partitions:
+                pipe.hget(partition.task_in_flight, "*")
+            counts = [int(count or 0) for count in await pipe.execute()]
+        room = max(0, global_max - sum(counts))
+        caps = dict(enumerate(counts))
+        for task, _ in tasks:  # the room goes to the offers in their order
+            if room == 0:
+                break
+            caps[self.keys.partition_for(task.brand).index] += 1
+            room -= 1
+        return caps
+
+    async def done(self, partition: Partition, task_ids: Sequence[str]) -> list[str | None]:
         """Release completed tasks' places in the caps, in one script call; per task, its
         brand, or None when it was done already (a duplicate report)."""
         if not task_ids:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
-            self.queue_done(pipe, task_ids)
+            self.queue_done(pipe, partition, task_ids)
             (reply,) = await pipe.execute()
         return released(reply)
 
-    def queue_done(self, pipe: Pipeline, task_ids: Sequence[str]) -> None:
+    def queue_done(self, pipe: Pipeline, partition: Partition, task_ids: Sequence[str]) -> None:
         """``done`` as one more command of ``pipe``; read its reply with ``released``."""
-        k = self.keys
-        keys = [k.task_active, k.task_in_flight, k.task_chunks]
-        self._done.queue(pipe, keys, list(task_ids))
+        p = partition
+        self._done.queue(pipe, [p.task_active, p.task_in_flight, p.task_chunks], list(task_ids))
 
     async def fail(
         self, delivery: Delivery, error: TaskError, worker_id: str, retry_at_ms: int | None
@@ -141,11 +172,11 @@ class TaskQueue:
         """Acknowledge a failed delivery and schedule its retry (``retry_at_ms``) or dead-letter
         it. Returns "retry", "dead" or "stale" (already settled by someone else)."""
         task = delivery.task
-        k = self.keys
-        delayed = k.task_delayed(task.kind if task else "-")
+        p = self.keys.partition(delivery.partition)
+        delayed = p.task_delayed(task.kind if task else "-")
         keys = [
-            delivery.stream, delayed, k.task_dead, k.task_dead_index, k.task_dead_chunks,
-            k.task_active, k.task_in_flight, k.task_chunks,
+            delivery.stream, delayed, p.task_dead, p.task_dead_index, p.task_dead_chunks,
+            p.task_active, p.task_in_flight, p.task_chunks,
         ]  # fmt: skip
         retry = b""
         if task is not None and retry_at_ms is not None:
@@ -165,23 +196,30 @@ class TaskQueue:
         verdict: bytes = await self._fail(keys=keys, args=args)
         return verdict.decode()
 
-    async def promote(self, kinds: Sequence[str], limit: int = 1000) -> int:
-        """Move retries of ``kinds`` that are due onto their streams; how many moved."""
+    async def promote(
+        self, kinds: Sequence[str], partitions: Sequence[Partition] | None = None, limit: int = 1000
+    ) -> int:
+        """Move retries of ``kinds`` that are due onto their streams (in ``partitions``, by
+        default all); how many moved."""
         if not kinds:
             return 0
         now_ms = int(time.time() * 1000)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for kind in kinds:
-                keys = [self.keys.task_delayed(kind), self.keys.task_stream(kind)]
-                self._promote.queue(pipe, keys, [now_ms, limit])
+            for partition in self.keys.all_partitions if partitions is None else partitions:
+                for kind in kinds:
+                    keys = [partition.task_delayed(kind), partition.task_stream(kind)]
+                    self._promote.queue(pipe, keys, [now_ms, limit])
             moved: list[int] = await pipe.execute()
         return sum(moved)
 
     async def redrive(self, task_id: str) -> bool:
         """Put a dead-lettered task back on the stream as a fresh first attempt."""
-        letter = await self.dead_letter(task_id)
+        found = await self._find_dead(task_id)
+        if found is None:
+            return False
+        partition, letter = found
         if letter is None or letter.task is None:
-            return await self.delete_dead(task_id) if letter else False
+            return await self._delete_dead(partition, task_id)
         task = msgspec.structs.replace(letter.task, attempt=1, not_before=None)
         entry = ActiveEntry(task.brand, task.kind, task.chunk_id, int(time.time() * 1000))
         args: list[ScriptArg] = [
@@ -191,38 +229,78 @@ class TaskQueue:
             task.chunk_id or "",
             encode(entry),
         ]
-        return bool(await self._redrive(keys=self._redrive_keys(task.kind), args=args))
+        keys = self._redrive_keys(partition, task.kind)
+        return bool(await self._redrive(keys=keys, args=args))
 
     async def delete_dead(self, task_id: str) -> bool:
+        found = await self._find_dead(task_id)
+        return found is not None and await self._delete_dead(found[0], task_id)
+
+    async def _delete_dead(self, partition: Partition, task_id: str) -> bool:
         args = [task_id, "", "", "", ""]
-        return bool(await self._redrive(keys=self._redrive_keys("-"), args=args))
+        return bool(await self._redrive(keys=self._redrive_keys(partition, "-"), args=args))
 
     async def dead_letter(self, task_id: str) -> DeadLetter | None:
-        entry_id = await self.redis.hget(self.keys.task_dead_index, task_id)
-        if entry_id is None:
-            return None
-        found = await read_range(self.redis, self.keys.task_dead, entry_id, entry_id)
-        return decode_dead(found[0][1]) if found else None
+        found = await self._find_dead(task_id)
+        return found[1] if found else None
+
+    async def _find_dead(self, task_id: str) -> tuple[Partition, DeadLetter | None] | None:
+        """The partition whose dead-letter index names ``task_id``, and the letter (None when
+        the index outlived its entry)."""
+        partitions = self.keys.all_partitions
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in partitions:
+                pipe.hget(partition.task_dead_index, task_id)
+            entry_ids = await pipe.execute()
+        for partition, entry_id in zip(partitions, entry_ids, strict=True):
+            if entry_id is not None:
+                found = await read_range(self.redis, partition.task_dead, entry_id, entry_id)
+                return partition, decode_dead(found[0][1]) if found else None
+        return None
 
     async def dead_page(self, limit: int, cursor: str | None) -> DeadPage:
-        start = f"({cursor}" if cursor else "-"
-        found = await read_range(self.redis, self.keys.task_dead, start, "+", count=limit + 1)
-        letters = [(entry_id.decode(), decode_dead(message)) for entry_id, message in found]
+        """Dead letters of every partition, oldest first, after ``cursor``: the last entry id of
+        the previous page, followed by ``.<partition>`` when there are several (letters of two
+        partitions may share an entry id; the partition breaks the tie)."""
+        after = _DeadCursor.parse(cursor)
+        letters: list[tuple[tuple[int, int, int], str, DeadLetter]] = []
+        for partition in self.keys.all_partitions:
+            start = after.start_for(partition.index)
+            found = await read_range(self.redis, partition.task_dead, start, "+", count=limit + 1)
+            for entry_id, message in found:
+                entry = entry_id.decode()
+                order = (*_entry_order(entry), partition.index)
+                letters.append((order, entry, decode_dead(message)))
+        letters.sort(key=lambda item: item[0])
         more = len(letters) > limit
-        letters = letters[:limit]
-        return DeadPage(letters, letters[-1][0] if more else None)
+        page = letters[:limit]
+        next_cursor = None
+        if more:
+            (*_, last_partition), last_entry, _ = page[-1]
+            several = self.keys.partitions > 1
+            next_cursor = f"{last_entry}.{last_partition}" if several else last_entry
+        return DeadPage([(entry, letter) for _, entry, letter in page], next_cursor)
 
     async def in_flight(self) -> dict[str, int]:
-        counts = await self.redis.hgetall(self.keys.task_in_flight)
-        return {text(brand): int(count) for brand, count in counts.items()}
+        """Tasks in flight per brand, and ``*``: in all partitions."""
+        totals: dict[str, int] = {}
+        for partition in self.keys.all_partitions:
+            for brand, count in (await self.redis.hgetall(partition.task_in_flight)).items():
+                name = text(brand)
+                totals[name] = totals.get(name, 0) + int(count)
+        return totals
 
     async def stream_stats(self) -> list[StreamStats]:
-        pairs = [(self.keys.task_stream(kind), WORKERS_GROUP) for kind in await self.kinds()]
-        pairs.append((self.keys.result_stream, COLLECTORS_GROUP))
-        dead = StreamStats(
-            self.keys.task_dead, await self.redis.xlen(self.keys.task_dead), 0, None, None
-        )
-        return [*[await self.stream_state(stream, group) for stream, group in pairs], dead]
+        """Every partition's task streams, results stream and dead-letter stream."""
+        kinds = await self.kinds()
+        stats: list[StreamStats] = []
+        for partition in self.keys.all_partitions:
+            for kind in kinds:
+                stats.append(await self.stream_state(partition.task_stream(kind), WORKERS_GROUP))
+            stats.append(await self.stream_state(partition.result_stream, COLLECTORS_GROUP))
+            dead = partition.task_dead
+            stats.append(StreamStats(dead, await self.redis.xlen(dead), 0, None, None, dead=True))
+        return stats
 
     async def stream_state(self, stream: str, group: str) -> StreamStats:
         length = await self.redis.xlen(stream)
@@ -241,9 +319,33 @@ class TaskQueue:
             return []
         return groups
 
-    def _redrive_keys(self, kind: str) -> list[str]:
-        k = self.keys
+    @staticmethod
+    def _redrive_keys(p: Partition, kind: str) -> list[str]:
         return [
-            k.task_dead, k.task_dead_index, k.task_dead_chunks, k.task_stream(kind),
-            k.task_active, k.task_in_flight, k.task_chunks,
+            p.task_dead, p.task_dead_index, p.task_dead_chunks, p.task_stream(kind),
+            p.task_active, p.task_in_flight, p.task_chunks,
         ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _DeadCursor:
+    entry: str | None
+    partition: int
+
+    @classmethod
+    def parse(cls, cursor: str | None) -> _DeadCursor:
+        if cursor is None:
+            return cls(None, 0)
+        entry, _, partition = cursor.partition(".")
+        return cls(entry, int(partition or 0))
+
+    def start_for(self, partition: int) -> str:
+        """XRANGE start in ``partition``: after the cursor's entry, or at it in a later one."""
+        if self.entry is None:
+            return "-"
+        return f"({self.entry}" if partition <= self.partition else self.entry
+
+
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq)

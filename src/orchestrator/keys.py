@@ -8,6 +8,7 @@ per-brand data lives under ``{<slug>}``. The original platform's keys keep their
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 
 
@@ -16,6 +17,7 @@ class Keys:
     """Key names under one namespace ``prefix`` (``KEY_PREFIX``, default ``orch``)."""
 
     prefix: str = "orch"
+    partitions: int = 1  # STREAM_PARTITIONS: task and result streams, see ``Partition``
 
     # The original platform's keys: fixed names, shared with other services.
     brands_list: str = "brands:list"
@@ -95,55 +97,12 @@ class Keys:
             self.brand_due,
         ]
 
-    # Task distribution: one hash slot ({tasks}), so dispatch, completion, retry and dead-letter
-    # steps are single atomic scripts.
+    # Task distribution. The scheduler's lease lives on ``{tasks}``; the task and result
+    # structures are split into ``partitions`` (STREAM_PARTITIONS) partitions, each on hash slots
+    # of its own, and a brand's tasks and results always travel in the same one (``partition_for``).
     @property
     def _tasks(self) -> str:
         return f"{self.prefix}:{{tasks}}"
-
-    def task_stream(self, kind: str) -> str:
-        """Stream of one kind's tasks, read by workers through the ``workers`` consumer group:
-        a worker reads only the kinds it handles."""
-        return f"{self._tasks}:stream:{kind}"
-
-    def task_delayed(self, kind: str) -> str:
-        """Sorted set: task JSON → time (ms) it may run again (retries with backoff)."""
-        return f"{self._tasks}:delayed:{kind}"
-
-    @property
-    def task_kinds(self) -> str:
-        """Set: every kind ever dispatched (to find the streams for statistics)."""
-        return f"{self._tasks}:kinds"
-
-    @property
-    def task_dead(self) -> str:
-        """Stream of dead letters: the task, its last error, worker and attempts."""
-        return f"{self._tasks}:dead"
-
-    @property
-    def task_dead_index(self) -> str:
-        """Hash: task id → its entry id in the dead-letter stream."""
-        return f"{self._tasks}:dead-index"
-
-    @property
-    def task_dead_chunks(self) -> str:
-        """Set: chunk ids whose task is dead-lettered (the scheduler stops offering them)."""
-        return f"{self._tasks}:dead-chunks"
-
-    @property
-    def task_active(self) -> str:
-        """Hash: task id → JSON {brand, kind, chunk, dispatchedAt} of every task in flight."""
-        return f"{self._tasks}:active"
-
-    @property
-    def task_in_flight(self) -> str:
-        """Hash: brand → tasks in flight (and ``*`` → all of them), the fairness caps."""
-        return f"{self._tasks}:in-flight"
-
-    @property
-    def task_chunks(self) -> str:
-        """Set: chunk ids in flight, so the same chunk is never in flight twice."""
-        return f"{self._tasks}:chunks"
 
     @property
     def leader(self) -> str:
@@ -159,10 +118,18 @@ class Keys:
     def leader_since(self) -> str:
         return f"{self._tasks}:leader-since"
 
+    def partition(self, index: int) -> Partition:
+        if not 0 <= index < self.partitions:
+            raise ValueError(f"partition {index} of {self.partitions}")
+        return Partition(self.prefix, index)
+
+    def partition_for(self, slug: str) -> Partition:
+        """The partition carrying the brand's tasks and results."""
+        return self.partition(zlib.crc32(slug.encode()) % self.partitions)
+
     @property
-    def result_stream(self) -> str:
-        """Stream of results and failure reports, read by collectors (group ``collectors``)."""
-        return f"{self.prefix}:{{results}}:stream"
+    def all_partitions(self) -> list[Partition]:
+        return [Partition(self.prefix, index) for index in range(self.partitions)]
 
     @property
     def workers(self) -> str:
@@ -318,3 +285,82 @@ _BRAND_PARTS = (
     "alerts",
     "alert-lease",
 )
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition of task distribution: its task streams with their retry, cap and
+    dead-letter structures on one hash slot (``{tasks}``, ``{tasks:1}`` …), so every dispatch,
+    completion, retry and dead-letter step is one atomic script; and its results stream on
+    another (``{results}``, ``{results:1}`` …). Partition 0 keeps the names of the time before
+    partitions."""
+
+    prefix: str
+    index: int
+
+    @property
+    def _tasks(self) -> str:
+        tag = "tasks" if self.index == 0 else f"tasks:{self.index}"
+        return f"{self.prefix}:{{{tag}}}"
+
+    @property
+    def leader(self) -> str:
+        """The lease holder's id as this partition knows it: the lease itself on partition 0, a
+        copy with the same expiry (written at every renewal) on the others."""
+        return f"{self._tasks}:leader"
+
+    @property
+    def fence(self) -> str:
+        """The leader's fencing token as this partition knows it (the counter on partition 0);
+        the dispatch script refuses any other token."""
+        return f"{self._tasks}:fence"
+
+    def task_stream(self, kind: str) -> str:
+        """Stream of one kind's tasks, read by workers through the ``workers`` consumer group:
+        a worker reads only the kinds it handles."""
+        return f"{self._tasks}:stream:{kind}"
+
+    def task_delayed(self, kind: str) -> str:
+        """Sorted set: task JSON → time (ms) it may run again (retries with backoff)."""
+        return f"{self._tasks}:delayed:{kind}"
+
+    @property
+    def task_kinds(self) -> str:
+        """Set: every kind ever dispatched here (to find the streams for statistics)."""
+        return f"{self._tasks}:kinds"
+
+    @property
+    def task_dead(self) -> str:
+        """Stream of dead letters: the task, its last error, worker and attempts."""
+        return f"{self._tasks}:dead"
+
+    @property
+    def task_dead_index(self) -> str:
+        """Hash: task id → its entry id in the dead-letter stream."""
+        return f"{self._tasks}:dead-index"
+
+    @property
+    def task_dead_chunks(self) -> str:
+        """Set: chunk ids whose task is dead-lettered (the scheduler stops offering them)."""
+        return f"{self._tasks}:dead-chunks"
+
+    @property
+    def task_active(self) -> str:
+        """Hash: task id → JSON {brand, kind, chunk, dispatchedAt} of every task in flight."""
+        return f"{self._tasks}:active"
+
+    @property
+    def task_in_flight(self) -> str:
+        """Hash: brand → tasks in flight (and ``*`` → all of this partition's), the caps."""
+        return f"{self._tasks}:in-flight"
+
+    @property
+    def task_chunks(self) -> str:
+        """Set: chunk ids in flight, so the same chunk is never in flight twice."""
+        return f"{self._tasks}:chunks"
+
+    @property
+    def result_stream(self) -> str:
+        """Stream of results and failure reports, read by collectors (group ``collectors``)."""
+        tag = "results" if self.index == 0 else f"results:{self.index}"
+        return f"{self.prefix}:{{{tag}}}:stream"

@@ -2,8 +2,11 @@
 
 A replica that holds the lease renews it every third of its period. One whose renewal fails
 stops dispatching at once; and since the dispatch script itself checks the holder and the
-token, a deposed leader cannot put a task on the stream even mid-round. Another replica
-takes over within two lease periods.
+token, a deposed leader cannot put a task on the stream even mid-round. With several stream
+partitions (``STREAM_PARTITIONS``) each renewal also copies holder, expiry and token to every
+other partition's slot, where its dispatch script checks them; a new leader writes its newer
+token there before it dispatches anything, and a partition never takes an older one back.
+Another replica takes over within two lease periods.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class Lease:
         self.held = False
         self._acquire = load_script(redis, "leader_acquire")
         self._release = load_script(redis, "leader_release")
+        self._mirror = load_script(redis, "leader_mirror")
 
     @property
     def renew_every_s(self) -> float:
@@ -52,11 +56,25 @@ class Lease:
             keys=keys, args=[self.owner, self.ttl_ms, int(time.time() * 1000)]
         )
         was_held, self.held, self.fence = self.held, bool(held), int(fence)
+        if self.held and not await self._mirrored():
+            self.held = False
         if self.held and not was_held:
             log.info("leader.acquired", fence=self.fence)
         elif was_held and not self.held:
             log.warning("leader.lost", fence=self.fence)
         return self.held
+
+    async def _mirrored(self) -> bool:
+        """Copy the lease to the other partitions; False when one of them knows a newer leader."""
+        others = self.keys.all_partitions[1:]
+        if not others:
+            return True
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for partition in others:
+                keys = [partition.leader, partition.fence]
+                self._mirror.queue(pipe, keys, [self.owner, self.fence, self.ttl_ms])
+            copied = await pipe.execute()
+        return all(copied)
 
     def lose(self) -> None:
         """Stop leading now (the lease could not be renewed)."""

@@ -93,6 +93,7 @@ class Delivery(msgspec.Struct, frozen=True):
     raw: bytes
     task: Task | None
     problem: str | None = None  # set when ``raw`` is not a valid task
+    partition: int = 0  # the stream partition it was read from (Keys.partition)
 
 
 class DeadLetter(msgspec.Struct, rename="camel", frozen=True, kw_only=True):

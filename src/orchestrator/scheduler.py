@@ -10,6 +10,7 @@ brand's ``maxInFlight``, the global cap, one flight per chunk, and the fencing t
 from __future__ import annotations
 
 import time
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import cast
 
@@ -106,13 +107,23 @@ class Scheduler:
     async def _turns(self, due: list[tuple[str, int]], now_ms: int) -> dict[str, _Turn]:
         slugs = [slug for slug, _ in due]
         k = self.keys
+        by_partition: dict[str, list[str]] = defaultdict(list)  # in-flight hash → its slugs
+        for slug in slugs:
+            by_partition[k.partition_for(slug).task_in_flight].append(slug)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(k.brand_docs, slugs)
-            pipe.hmget(k.task_in_flight, slugs)
+            for counts, members in by_partition.items():
+                pipe.hmget(counts, members)
             for slug in slugs:
                 pipe.hget(k.schedule_state(slug), "collectAt")
                 pipe.hlen(k.pending_chunks(slug))
-            docs, in_flight, *states = await pipe.execute()
+            docs, *replies = await pipe.execute()
+        in_flight: dict[str, int] = {}
+        for members, counts in zip(by_partition.values(), replies, strict=False):
+            in_flight.update(
+                (slug, int(count or 0)) for slug, count in zip(members, counts, strict=True)
+            )
+        states = replies[len(by_partition) :]
         turns: dict[str, _Turn] = {}
         gone: list[str] = []
         for i, (slug, due_ms) in enumerate(due):
@@ -120,9 +131,7 @@ class Scheduler:
             if settings is None or settings.status != "active":
                 gone.append(slug)
                 continue
-            state = BrandState(
-                int(in_flight[i] or 0), int(states[2 * i + 1]), int(states[2 * i] or 0)
-            )
+            state = BrandState(in_flight[slug], int(states[2 * i + 1]), int(states[2 * i] or 0))
             turns[slug] = _Turn(settings, state, due_ms, [])
         if gone:  # deleted or paused since they were indexed
             await self.redis.zrem(k.brand_due, *gone)

@@ -33,7 +33,7 @@ async def _dead_letter(redis_url: str) -> str:
         queue = TaskQueue(redis, KEYS)
         await queue.ensure_groups([KIND])
         task = new_task(KIND, "quillfern", {"check": True}, fence=0, max_attempts=1)
-        stream = KEYS.task_stream(KIND)
+        stream = KEYS.partition(0).task_stream(KIND)
         await redis.xadd(stream, {FIELD: encode(task)})
         reply = await redis.xreadgroup(WORKERS_GROUP, "browser-test", {stream: ">"}, count=1)
         ((_, [(entry_id, _)]),) = cast(list[tuple[bytes, _Entries]], reply)
@@ -52,15 +52,15 @@ def dead_letter(server: EmbeddedServer) -> str:
 
 
 def is_dead(store: SyncRedis, task_id: str) -> bool:
-    return bool(store.hexists(KEYS.task_dead_index, task_id))
+    return bool(store.hexists(KEYS.partition(0).task_dead_index, task_id))
 
 
 def queued(store: SyncRedis, task_id: str) -> bool:
     """The task is back on its stream, as a first attempt, and counted in flight."""
-    entries = cast(_Entries, store.xrange(KEYS.task_stream(KIND)))
+    entries = cast(_Entries, store.xrange(KEYS.partition(0).task_stream(KIND)))
     tasks = [decode_task(fields[FIELD]) for _, fields in entries]
     back = [task for task in tasks if task.task_id == task_id and task.attempt == 1]
-    return bool(back) and bool(store.hexists(KEYS.task_active, task_id))
+    return bool(back) and bool(store.hexists(KEYS.partition(0).task_active, task_id))
 
 
 def tab_to(page: Page, target: Locator, presses: int = 200) -> None:

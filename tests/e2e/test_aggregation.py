@@ -58,14 +58,19 @@ def test_two_collector_processes_apply_ten_thousand_results_for_one_brand_exactl
                 [{"id": f"t{theme}", "mentions": [f"m{i}"], "centroid": centroid}] if i % 2 else []
             )
             result = chunk_result("nike", f"c{i}", clusters=clusters, meta={"mentionCount": 3})
-            pipe.xadd(KEYS.result_stream, {FIELD: report(result, "nike", task_id=f"t{i}")})
+            pipe.xadd(
+                KEYS.partition(0).result_stream, {FIELD: report(result, "nike", task_id=f"t{i}")}
+            )
             if i % 3 == 0:  # a third delivered twice, as a redelivery would
-                pipe.xadd(KEYS.result_stream, {FIELD: report(result, "nike", task_id=f"t{i}")})
+                pipe.xadd(
+                    KEYS.partition(0).result_stream,
+                    {FIELD: report(result, "nike", task_id=f"t{i}")},
+                )
         pipe.execute()
 
     def settled() -> bool:
-        pending = store.xpending(KEYS.result_stream, COLLECTORS_GROUP)["pending"]
-        return store.xlen(KEYS.result_stream) == 0 and pending == 0
+        pending = store.xpending(KEYS.partition(0).result_stream, COLLECTORS_GROUP)["pending"]
+        return store.xlen(KEYS.partition(0).result_stream) == 0 and pending == 0
 
     wait_until(settled, timeout_s=90, what="the results stream drained")
     agg = totals(store)
@@ -233,7 +238,7 @@ def test_a_summary_made_on_one_replica_is_served_by_the_other_at_once(
     wait_until(lambda: httpx.get(f"{a.url}/v1/brands/nike/summary").status_code == 200)
     served = httpx.get(f"{a.url}/v1/brands/nike/summary")
     assert served.json()["generatedAt"] >= first["generatedAt"]
-    store.xadd(KEYS.result_stream, {FIELD: report(chunk_result("nike", "c1"), "nike")})
+    store.xadd(KEYS.partition(0).result_stream, {FIELD: report(chunk_result("nike", "c1"), "nike")})
     wait_until(lambda: store.hget(KEYS.aggregate("nike"), "chunks") == b"1")
     second = httpx.post(f"{b.url}/v1/brands/nike/summary/refresh").json()
     assert second["totalMentions"] == 8

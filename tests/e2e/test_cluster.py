@@ -1,6 +1,7 @@
 """The pipeline end to end on a Valkey Cluster: two orchestrator replicas (one given every node,
 one a single seed with ``REDIS_CLUSTER=true``) and two worker processes running the reference
-analyze handler over the demo's brands and a part of its mentions."""
+analyze handler over the demo's brands and a part of its mentions, the task and result streams
+in three partitions."""
 
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ FAST = {
     "SUMMARY_MIN_INTERVAL_SEC": "1",
     "SPIKE_GRACE_SEC": "0",
     "REGISTRY_SYNC_SEC": "1",
+    "STREAM_PARTITIONS": "3",
 }
+PARTITIONED = Keys(partitions=3)
 
 
 def demo_brands() -> list[dict[str, Any]]:
@@ -95,7 +98,9 @@ def test_two_replicas_and_two_workers_count_every_accepted_mention_once_on_a_clu
         service_factory({**seeded, "ORCHESTRATOR_ID": "r1", **FAST}),
     ]
     workers = [
-        service_factory({"REDIS_URL": cluster.url}, ("worker", "--kinds", "analyze"))
+        service_factory(
+            {"REDIS_URL": cluster.url, "STREAM_PARTITIONS": "3"}, ("worker", "--kinds", "analyze")
+        )
         for _ in range(2)
     ]
     for replica in replicas:
@@ -116,6 +121,10 @@ def test_two_replicas_and_two_workers_count_every_accepted_mention_once_on_a_clu
     applied = [metric(replica, "orchestrator_results_applied_total") for replica in replicas]
     assert sum(applied) == sum(count // 100 for count in accepted.values())  # each chunk once
     assert published(cluster) == ({slug.encode() for slug in accepted}, accepted)
+    spread = {PARTITIONED.partition_for(slug).index for slug in accepted}
+    assert len(spread) > 1  # the demo's brands travel on more than one partition
+    streams = {s["name"] for s in replicas[0].get("/v1/tasks/stats").json()["streams"]}
+    assert {PARTITIONED.partition(p).result_stream for p in range(3)} <= streams
     workers_seen = replicas[0].get("/v1/workers").json()["items"]
     assert [worker["state"] for worker in workers_seen] == ["alive", "alive"]
 

@@ -48,7 +48,9 @@ def stats(service: ServiceProcess) -> dict[str, Any]:
 
 def settled(store: SyncRedis, slug: str) -> bool:
     """Every cut chunk applied and nothing in flight."""
-    return store.hlen(KEYS.pending_chunks(slug)) == 0 and not store.hgetall(KEYS.task_in_flight)
+    return store.hlen(KEYS.pending_chunks(slug)) == 0 and not store.hgetall(
+        KEYS.partition(0).task_in_flight
+    )
 
 
 def counted(service: ServiceProcess, family_name: str, kind: str) -> float:

@@ -22,7 +22,7 @@ def add_result(store: SyncRedis, chunk: str, mention: str, quote: str) -> None:
     representatives = [{"id": mention, "text": quote}]
     clusters = [{"id": chunk, "mentions": [mention], "representatives": representatives}]
     result = chunk_result("nike", chunk, clusters=clusters)
-    store.xadd(KEYS.result_stream, {FIELD: report(result, "nike", task_id=chunk)})
+    store.xadd(KEYS.partition(0).result_stream, {FIELD: report(result, "nike", task_id=chunk)})
 
 
 def test_llm_summaries_in_a_service_process(
@@ -48,7 +48,7 @@ def test_llm_summaries_in_a_service_process(
             }
         ]
         result = chunk_result("nike", "nike-1", clusters=clusters)
-        store.xadd(KEYS.result_stream, {FIELD: report(result, "nike", task_id="t1")})
+        store.xadd(KEYS.partition(0).result_stream, {FIELD: report(result, "nike", task_id="t1")})
 
         def published() -> dict[str, Any] | None:
             answer = httpx.get(f"{service.url}/v1/brands/nike/summary")

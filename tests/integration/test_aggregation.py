@@ -55,7 +55,7 @@ async def test_the_same_result_delivered_three_times_counts_once(
     await publish(redis, report(result, "nike", task_id="late"))  # a redelivery, much later
     await collection.drain_results()
     assert (await totals(redis))["chunks"] == "1"
-    pending = await redis.xpending(KEYS.result_stream, COLLECTORS_GROUP)
+    pending = await redis.xpending(KEYS.partition(0).result_stream, COLLECTORS_GROUP)
     assert pending["pending"] == 0  # every entry acknowledged
 
 
@@ -130,7 +130,7 @@ async def test_every_kind_of_invalid_payload_is_parked_while_the_loop_keeps_goin
     assert await redis.llen(KEYS.legacy_failed("ghost")) == 0
     parked = collection.metrics.payloads_parked
     assert parked.labels("invalid")._value.get() == 4
-    pending = await redis.xpending(KEYS.result_stream, COLLECTORS_GROUP)
+    pending = await redis.xpending(KEYS.partition(0).result_stream, COLLECTORS_GROUP)
     assert pending["pending"] == 0
 
 

@@ -147,7 +147,7 @@ async def test_retry_with_a_deferral(
 async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis: Redis) -> None:
     queue = TaskQueue(redis, KEYS)
     await queue.ensure_groups(["ping"])
-    stream = KEYS.task_stream("ping")
+    stream = KEYS.partition(0).task_stream("ping")
     await redis.xadd(stream, {FIELD: b"not json"})
     await redis.xadd(stream, {FIELD: b'{"v": 1, "kind": "ping"}'})
     good = new_task("ping", "nike", {}, fence=0, max_attempts=3)
@@ -171,7 +171,7 @@ async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis:
 async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:
     queue = TaskQueue(redis, KEYS)
     await queue.ensure_groups(["ping"])
-    stream = KEYS.task_stream("ping")
+    stream = KEYS.partition(0).task_stream("ping")
     task = new_task("ping", "nike", {}, fence=0, max_attempts=3)
     await redis.xadd(stream, {FIELD: encode(task)})
     # a worker reads the task and dies before settling it
@@ -250,7 +250,7 @@ async def test_releasing_a_task_twice_changes_nothing(redis: Redis) -> None:
     first, second = (new_task("ping", "nike", {}, fence=lease.fence, max_attempts=3) for _ in "ab")
     assert await queue.dispatch(lease, [(first, 4), (second, 4)], 100) == ["ok", "ok"]
     assert await queue.in_flight() == {"nike": 2, "*": 2}
-    assert await queue.done([first.task_id, first.task_id]) == ["nike", None]
+    assert await queue.done(KEYS.partition(0), [first.task_id, first.task_id]) == ["nike", None]
     assert await queue.in_flight() == {"nike": 1, "*": 1}
-    assert await queue.done([first.task_id, second.task_id]) == [None, "nike"]
+    assert await queue.done(KEYS.partition(0), [first.task_id, second.task_id]) == [None, "nike"]
     assert await queue.in_flight() == {}

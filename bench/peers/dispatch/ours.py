@@ -49,7 +49,7 @@ async def _prefill(redis: Redis, keys: Keys, tasks: int) -> None:
 
 async def _collect(redis: Redis, keys: Keys, tasks: int, group: Workers) -> None:
     settings = load_settings(orchestrator_id="bench")
-    collector = build_collection(Registry(redis, keys, Metrics()), settings).collector
+    collector = build_collection(Registry(redis, keys, Metrics()), settings).collectors[0]
     collector.batch = 1000
     seen = 0
     while seen < tasks:

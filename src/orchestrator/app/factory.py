@@ -54,7 +54,6 @@ from orchestrator.dashboard.routes import add_dashboard
 from orchestrator.errors import ConfigurationError, RegistryError
 from orchestrator.fleet import Fleet, PipelineGauges
 from orchestrator.health import RedisWatch
-from orchestrator.keys import Keys
 from orchestrator.leader import Lease
 from orchestrator.legacy import LegacySync
 from orchestrator.logging import configure_logging
@@ -147,7 +146,7 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     assert settings.redis_url is not None
     client = create_client(settings, settings.redis_url)
     watch = RedisWatch(client, collectors, settings.health_interval_sec, settings.redis_timeout_sec)
-    registry = Registry(client, Keys(settings.key_prefix), collectors)
+    registry = Registry(client, settings.keys(), collectors)
     legacy = LegacySync(registry, settings.registry_sync_sec, owner=settings.orchestrator_id)
     supervisor = Supervisor(collectors, grace_s=settings.shutdown_grace_sec)
     supervisor.add("redis-watch", watch.step)
@@ -167,7 +166,9 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     )
     collection = build_collection(registry, settings)
     supervisor.add("scheduler", scheduler.step, error_delay_s=lease.renew_every_s)
-    supervisor.add("collector", collection.collector.step)
+    for collector in collection.collectors:
+        index = collector.partition.index
+        supervisor.add("collector" if index == 0 else f"collector-{index}", collector.step)
     supervisor.add("legacy-results", collection.legacy.step, error_delay_s=settings.legacy_poll_sec)
     supervisor.add("spike-watch", collection.spikes.step, error_delay_s=collection.spikes.every_s)
     supervisor.add("summaries", collection.summaries.step, error_delay_s=5.0)

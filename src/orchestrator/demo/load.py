@@ -14,7 +14,6 @@ import structlog
 from orchestrator.brand import BrandCreate, new_brand, now
 from orchestrator.config import Settings
 from orchestrator.errors import BrandExistsError
-from orchestrator.keys import Keys
 from orchestrator.mentions import MAX_MENTIONS, MentionStore
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
@@ -68,7 +67,7 @@ async def load_demo(registry: Registry, mentions: MentionStore) -> DemoLoad:
 async def load_demo_with(settings: Settings) -> DemoLoad:
     """``load_demo`` on a client of its own (the one-machine start runs it beside the app)."""
     assert settings.redis_url is not None
-    keys = Keys(settings.key_prefix)
+    keys = settings.keys()
     redis = create_client(settings, settings.redis_url)
     try:
         await connect(redis)

@@ -15,7 +15,6 @@ import uvloop
 
 from orchestrator.config import Settings
 from orchestrator.errors import ConfigurationError
-from orchestrator.keys import Keys
 from orchestrator.store.connection import connect, create_client
 from orchestrator.worker.runner import Handler, Worker, WorkerSettings
 
@@ -67,7 +66,7 @@ async def _run(settings: Settings, options: WorkerOptions, handlers: dict[str, H
     worker = Worker(
         client,
         handlers,
-        keys=Keys(settings.key_prefix),
+        keys=settings.keys(),
         settings=WorkerSettings(
             concurrency=options.concurrency,
             burst=options.burst,

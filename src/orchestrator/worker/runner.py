@@ -29,7 +29,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator import __version__
 from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
-from orchestrator.keys import Keys
+from orchestrator.keys import Keys, Partition
 from orchestrator.protocol import (
     FIELD,
     Delivery,
@@ -124,6 +124,7 @@ class Worker:
         self._done: list[tuple[Delivery, ResultReport]] = []
         self._flush_wanted = anyio.Event()
         self._in_flight = 0
+        self._reserved = 0  # slots promised to reads under way
         self._outages = 0
         self._quiet = asyncio.Event()  # set when the last task in flight finishes
 
@@ -175,27 +176,46 @@ class Worker:
 
     @property
     def _free(self) -> int:
-        return self.settings.concurrency - self._in_flight
+        return self.settings.concurrency - self._in_flight - self._reserved
 
     async def _read_until_stopped(self) -> None:
-        streams = {self.keys.task_stream(kind): ">" for kind in self.kinds}
+        async with anyio.create_task_group() as readers:
+            for partition in self.keys.all_partitions:
+                readers.start_soon(self._read_partition, partition)
+
+    async def _read_partition(self, partition: Partition) -> None:
+        """Read one partition's task streams until stopped. With one partition a blocking read
+        asks for every free slot. With several, each partition's reader waits for one task at a
+        time and, once it got one, reads what is there without waiting for as long as it finds
+        some: a busy partition gets every free slot while the idle ones hold one each."""
+        streams = {partition.task_stream(kind): ">" for kind in self.kinds}
+        several = self.keys.partitions > 1
+        busy = False
         while not self._stopping.is_set():
             if self._free <= 0:  # wait for a free slot before reading more
                 self._slot_free.clear()
                 await self._slot_free.wait()
                 continue
-            batch = await self._read(streams, self._free)
+            take = self._free if busy or not several else 1
+            self._reserved += take
+            try:
+                batch = await self._read(streams, take, wait=not busy)
+            finally:
+                self._reserved -= take
+            busy = several and bool(batch)
             if not batch and self.settings.burst and await self._idle():
                 self.stop()
             for stream, entry in batch:
-                self._start(self._delivery(stream, entry))
+                self._start(self._delivery(stream, entry, partition.index))
 
-    async def _read(self, streams: dict[str, str], count: int) -> list[tuple[str, Entry]]:
+    async def _read(
+        self, streams: dict[str, str], count: int, *, wait: bool = True
+    ) -> list[tuple[str, Entry]]:
         """New deliveries; none (after a pause) while the store is away."""
         try:
             reply = await self.redis.xreadgroup(
                 WORKERS_GROUP, self.worker_id, streams, count=count,  # type: ignore[arg-type]
-                block=self.settings.block_ms,
+                block=self.settings.block_ms if wait else None,
             )  # fmt: skip
         except (RedisConnectionError, RedisTimeoutError) as exc:
             self._outages += 1
@@ -231,12 +251,13 @@ class Worker:
                 await asyncio.gather(*self._handling, return_exceptions=True)
 
     @staticmethod
-    def _delivery(stream: str, entry: Entry) -> Delivery:
+    def _delivery(stream: str, entry: Entry, partition: int) -> Delivery:
         entry_id, raw = entry
         try:
-            return Delivery(stream, entry_id, raw, decode_task(raw))
+            return Delivery(stream, entry_id, raw, decode_task(raw), partition=partition)
         except (ValueError, TypeError) as exc:  # msgspec's DecodeError and ValidationError
-            return Delivery(stream, entry_id, raw, None, problem=str(exc) or "empty entry")
+            problem = str(exc) or "empty entry"
+            return Delivery(stream, entry_id, raw, None, problem=problem, partition=partition)
 
     async def _handle(self, delivery: Delivery) -> None:
         started = time.perf_counter()
@@ -297,7 +318,7 @@ class Worker:
         retry_at_ms = None if final else self._retry_at_ms(task, defer_s)
         error = TaskError(type=kind, message=message[:2000], retryable=not final)
         if task is not None:
-            await self._report_failure(task, error, final)
+            await self._report_failure(delivery, task, error, final)
         verdict = await self.queue.fail(delivery, error, self.worker_id, retry_at_ms)
         self.counters.failed += 1
         self.counters.dead += verdict == "dead"
@@ -315,13 +336,16 @@ class Worker:
         )
         return int(time.time() * 1000) + delay_ms
 
-    async def _report_failure(self, task: Task, error: TaskError, final: bool) -> None:
+    async def _report_failure(
+        self, delivery: Delivery, task: Task, error: TaskError, final: bool
+    ) -> None:
         report = FailureReport(
             task_id=task.task_id, kind=task.kind, brand=task.brand, worker_id=self.worker_id,
             attempt=task.attempt, fence=task.fence, chunk_id=task.chunk_id, error=error,
             final=final, duration_ms=0.0, finished_at=utcnow(),
         )  # fmt: skip
-        await self.redis.xadd(self.keys.result_stream, {FIELD: encode(report)})
+        stream = self.keys.partition(delivery.partition).result_stream
+        await self.redis.xadd(stream, {FIELD: encode(report)})
 
     async def _flush_forever(self) -> None:
         while True:
@@ -335,11 +359,14 @@ class Worker:
             return
         batch, self._done = self._done, []
         by_stream: dict[str, list[bytes]] = {}
-        for delivery, _ in batch:
+        reports: dict[int, list[bytes]] = {}  # partition → its results
+        for delivery, report in batch:
             by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
-        reports = [encode(report) for _, report in batch]
+            reports.setdefault(delivery.partition, []).append(encode(report))
         async with self.redis.pipeline(transaction=False) as pipe:
-            self._publish.queue(pipe, [self.keys.result_stream], reports)
+            for index, encoded in reports.items():
+                stream = self.keys.partition(index).result_stream
+                self._publish.queue(pipe, [stream], encoded)
             for stream, ids in by_stream.items():
                 pipe.xack(stream, WORKERS_GROUP, *ids)
                 pipe.xdel(stream, *ids)
@@ -353,12 +380,14 @@ class Worker:
             if self._stopping.is_set():
                 return
             await self.queue.promote(self.kinds)
-            for kind in self.kinds:
-                await self._reclaim(self.keys.task_stream(kind))
+            for partition in self.keys.all_partitions:
+                for kind in self.kinds:
+                    await self._reclaim(partition, kind)
 
-    async def _reclaim(self, stream: str) -> None:
+    async def _reclaim(self, partition: Partition, kind: str) -> None:
         """Claim deliveries another worker left pending past the visibility timeout."""
         idle_ms = int(self.settings.visibility_timeout_s * 1000)
+        stream = partition.task_stream(kind)
         reply = await self.redis.xautoclaim(
             stream,
             WORKERS_GROUP,
@@ -369,7 +398,7 @@ class Worker:
         claimed = entries(reply[1])
         for entry in claimed:
             self.counters.reclaimed += 1
-            delivery = self._delivery(stream, entry)
+            delivery = self._delivery(stream, entry, partition.index)
             if await self._delivered_too_often(delivery):
                 await self._settle(delivery, "WorkerLost", "delivered too often", final=True)
                 continue
@@ -392,9 +421,10 @@ class Worker:
         if self._in_flight or self._done:
             return False
         await self.queue.promote(self.kinds)
-        for kind in self.kinds:
-            state = await self.queue.stream_state(self.keys.task_stream(kind), WORKERS_GROUP)
-            waiting = await self.redis.zcard(self.keys.task_delayed(kind))
-            if state.length or state.pending or waiting:
-                return False
+        for partition in self.keys.all_partitions:
+            for kind in self.kinds:
+                state = await self.queue.stream_state(partition.task_stream(kind), WORKERS_GROUP)
+                waiting = await self.redis.zcard(partition.task_delayed(kind))
+                if state.length or state.pending or waiting:
+                    return False
         return True

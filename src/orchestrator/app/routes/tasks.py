@@ -13,6 +13,7 @@ from starlette.responses import Response
 from orchestrator.app.auth import require_read, require_write
 from orchestrator.app.deps import ServicesDep
 from orchestrator.app.models import problem_responses
+from orchestrator.dispatch import StreamStats
 from orchestrator.protocol import DeadLetter, Task, TaskError
 from orchestrator.types import CamelModel
 
@@ -83,8 +84,8 @@ async def task_stats(services: ServicesDep) -> Response:
             else None,
             fence=leadership.fence,
         ),
-        streams=[StreamState(**vars(stream)) for stream in streams],
-        dead_letters=streams[-1].length,
+        streams=[_stream_state(stream) for stream in streams],
+        dead_letters=sum(stream.length for stream in streams if stream.dead),
         in_flight=total,
         brands={
             slug: BrandTasks(in_flight=count, backlog=backlog)
@@ -92,6 +93,13 @@ async def task_stats(services: ServicesDep) -> Response:
         },
     )
     return Response(stats.to_json(), media_type="application/json")
+
+
+def _stream_state(stream: StreamStats) -> StreamState:
+    return StreamState(
+        name=stream.name, length=stream.length, pending=stream.pending, lag=stream.lag,
+        oldest_pending_ms=stream.oldest_pending_ms,
+    )  # fmt: skip
 
 
 def _item(entry_id: str, letter: DeadLetter) -> DeadLetterItem:
@@ -107,7 +115,7 @@ def _item(entry_id: str, letter: DeadLetter) -> DeadLetterItem:
 async def dead_letters(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^\d+-\d+$")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^\d+-\d+(\.\d+)?$")] = None,
 ) -> Response:
     """Dead letters, oldest first: each task with its last error, worker and attempts."""
     page = await services.queue.dead_page(limit, cursor)
