@@ -99,19 +99,33 @@ def _collectors(redis: Redis, store: Store) -> list[Collector]:
 
 
 async def _collect(collectors: list[Collector], expected: int, progress: Callable[[], None]) -> int:
-    """Run every collector until ``expected`` reports were applied between them."""
+    """Run every collector until ``expected`` reports were applied between them; the others'
+    blocking reads (up to a second on an empty partition) are cancelled then, not awaited."""
     applied = 0
+    finished = asyncio.Event()
 
     async def drain(collector: Collector) -> None:
         nonlocal applied
-        while applied < expected:
-            batch = await collector._read()
-            if batch:
-                progress()
-                await collector.apply(batch)
-                applied += len(batch)
+        try:
+            while applied < expected:
+                batch = await collector._read()
+                if batch:
+                    progress()
+                    await collector.apply(batch)
+                    applied += len(batch)
+        finally:
+            finished.set()  # done, or failed: either way the run ends here
 
-    await asyncio.gather(*(drain(collector) for collector in collectors))
+    drains = [asyncio.create_task(drain(collector)) for collector in collectors]
+    try:
+        await finished.wait()
+    finally:
+        for task in drains:
+            task.cancel()
+        outcomes = await asyncio.gather(*drains, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
     return applied
 
 

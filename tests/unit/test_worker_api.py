@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import orchestrator.worker
 
 
@@ -18,3 +21,17 @@ def test_the_public_names_are_pinned() -> None:
     ]
     for name in orchestrator.worker.__all__:
         assert getattr(orchestrator.worker, name) is not None
+
+
+def test_a_worker_of_other_kinds_does_not_load_the_analyze_handler() -> None:
+    """The analyze handler imports scikit-learn and trains a model (seconds of start-up)."""
+    probe = (
+        "import sys; from orchestrator.worker.process import DEFAULT_HANDLERS, load_handlers; "
+        "handlers = load_handlers(DEFAULT_HANDLERS, ('noop',)); "
+        "print(sorted(handlers), 'sklearn' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["['noop']", "False"]
+    from orchestrator.worker.handlers import HANDLERS  # noqa: PLC0415 - after the probe
+
+    assert list(HANDLERS) == ["noop", "analyze", "collect"]
