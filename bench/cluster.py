@@ -6,8 +6,9 @@ server with ``--partitions`` partitions (what partitioning alone costs), and a c
 primaries (no replicas; ``tests.cluster.ValkeyCluster``, the same ``valkey-server``) with
 ``--partitions`` partitions. The two workloads:
 
-- **round trip**: ``--tasks`` no-op tasks over 64 brands, dispatched through the scheduler's own
-  path (``TaskQueue.dispatch`` under a held lease). ``--workers`` ``orchestrator worker --kinds
+- **dispatch** and **round trip**: ``--tasks`` no-op tasks over 64 brands, dispatched through the
+  scheduler's own path (``TaskQueue.dispatch`` under a held lease, 1,000 per pipeline: timed as
+  ``dispatch``). ``--workers`` ``orchestrator worker --kinds
   noop --burst`` processes handle them, and this process runs one replica's collectors (one per
   partition, concurrently, as the app does), which apply and acknowledge the reports. Clock:
   first worker started → last report collected; no task may be left in flight.
@@ -129,7 +130,8 @@ async def _collect(collectors: list[Collector], expected: int, progress: Callabl
     return applied
 
 
-async def round_trip(store: Store, tasks: int, workers: int) -> tuple[float, bool]:
+async def round_trip(store: Store, tasks: int, workers: int) -> dict[str, tuple[float, bool]]:
+    """Tasks dispatched per second by the leader's own path, and round trips per second."""
     await store.flush()
     redis = await _client(store)
     keys = store.settings().keys()
@@ -139,6 +141,7 @@ async def round_trip(store: Store, tasks: int, workers: int) -> tuple[float, boo
             raise RuntimeError("the benchmark could not take the scheduler lease")
         queue = TaskQueue(redis, keys)
         await queue.ensure_groups([KIND])
+        started = time.perf_counter()
         for start in range(0, tasks, BATCH):
             offers = [
                 (new_task(KIND, TASK_BRANDS[i % len(TASK_BRANDS)], {}, fence=lease.fence,
@@ -147,6 +150,7 @@ async def round_trip(store: Store, tasks: int, workers: int) -> tuple[float, boo
             ]  # fmt: skip
             if set(await queue.dispatch(lease, offers, global_max=tasks)) != {"ok"}:
                 raise RuntimeError("dispatch refused tasks")
+        dispatched_s = time.perf_counter() - started
         collectors = _collectors(redis, store)
         argv = [sys.executable, "-m", "orchestrator", "worker", "--kinds", KIND, "--burst",
                 "--concurrency", "2048"]  # fmt: skip
@@ -164,12 +168,12 @@ async def round_trip(store: Store, tasks: int, workers: int) -> tuple[float, boo
             )
             run = group.finish()
         exact = collected == tasks and not await queue.in_flight()
-        return run.tasks_per_s, exact
+        return {"dispatch": (tasks / dispatched_s, True), "round trip": (run.tasks_per_s, exact)}
     finally:
         await redis.aclose()
 
 
-async def results_applied(store: Store, results: int) -> tuple[float, bool]:
+async def results_applied(store: Store, results: int) -> dict[str, tuple[float, bool]]:
     await store.flush()
     redis = await _client(store)
     keys = store.settings().keys()
@@ -194,7 +198,8 @@ async def results_applied(store: Store, results: int) -> tuple[float, bool]:
             totals = await redis.hmget(keys.aggregate(brand), ["chunks", "mentions"])
             chunks += int(totals[0] or 0)
             mentions += int(totals[1] or 0)
-        return results / seconds, (chunks, mentions) == (results, results * 100)
+        exact = (chunks, mentions) == (results, results * 100)
+        return {"results applied": (results / seconds, exact)}
     finally:
         await redis.aclose()
 
@@ -208,29 +213,31 @@ async def _standalone_flush(url: str) -> None:
 
 
 def _measure(store: Store, args: argparse.Namespace) -> list[Figure]:
-    figures = []
-    workloads: list[tuple[str, int, Callable[[], Awaitable[tuple[float, bool]]]]] = [
-        ("round trip", args.tasks, lambda: round_trip(store, args.tasks, args.workers)),
-        ("results applied", args.results, lambda: results_applied(store, args.results)),
+    workloads: list[tuple[int, Callable[[], Awaitable[dict[str, tuple[float, bool]]]]]] = [
+        (args.tasks, lambda: round_trip(store, args.tasks, args.workers)),
+        (args.results, lambda: results_applied(store, args.results)),
     ]
-    for workload, count, measure in workloads:
+    figures = []
+    for count, measure in workloads:
         runs = [asyncio.run(_once(measure)) for _ in range(args.repeat)]
-        rates = [round(rate) for rate, _ in runs]
-        exact = all(exact for _, exact in runs)
-        median = statistics.median(rates)
-        figure = Figure(store.name, store.partitions, workload, count, median, rates, exact)
-        print(
-            f"  {store.name:12} {store.partitions:>2} partitions  {workload:16} "
-            f"{median:>9,.0f}/s  runs {rates}  exact {exact}",
-            flush=True,
-        )
-        figures.append(figure)
+        for workload in runs[0]:
+            rates = [round(run[workload][0]) for run in runs]
+            exact = all(run[workload][1] for run in runs)
+            median = statistics.median(rates)
+            figures.append(
+                Figure(store.name, store.partitions, workload, count, median, rates, exact)
+            )
+            print(
+                f"  {store.name:12} {store.partitions:>2} partitions  {workload:16} "
+                f"{median:>9,.0f}/s  runs {rates}  exact {exact}",
+                flush=True,
+            )
     return figures
 
 
 async def _once(
-    measure: Callable[[], Awaitable[tuple[float, bool]]],
-) -> tuple[float, bool]:
+    measure: Callable[[], Awaitable[dict[str, tuple[float, bool]]]],
+) -> dict[str, tuple[float, bool]]:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     return await measure()
 
