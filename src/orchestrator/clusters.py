@@ -96,6 +96,7 @@ class _Group:
     again in float64 before it decides."""
 
     dimension: int
+    weighted: bool = False  # keep ``total`` and ``weight`` (the centred rule's mean needs them)
     ids: list[str] = field(default_factory=list)
     mean: Vector | None = None  # what similarities are centred on (None: raw cosine)
     _index: dict[str, int] = field(default_factory=dict)
@@ -139,7 +140,7 @@ class _Group:
 
     def _account(self, index: int, sign: float) -> None:
         weight = sign * self.sizes[index]
-        if weight:
+        if weight and self.weighted:
             self.total += weight * self.rows[index]
             self.weight += weight
 
@@ -270,7 +271,9 @@ class BrandClusters:
         given = next((v for v in vectors if v is not None), None)
         if given is not None:  # the group exists before the first merge, centred if need be
             key = (result.model, len(given))
-            group = self._groups.get(key) or self._groups.setdefault(key, _Group(len(given)))
+            group = self._groups.get(key) or self._groups.setdefault(
+                key, self._new_group(result.model, len(given))
+            )
             sizes = [max(incoming.true_size, 1) for incoming in result.clusters]
             group.prepare(self._mean(result.model, vectors, sizes))
         return [
@@ -344,8 +347,11 @@ class BrandClusters:
         key = (cluster.model, cluster.dimension)
         group = self._groups.get(key)
         if group is None:
-            group = self._groups[key] = _Group(cluster.dimension)
+            group = self._groups[key] = self._new_group(cluster.model, cluster.dimension)
         group.add(cluster.id, cluster.vector(), cluster.size)
+
+    def _new_group(self, model: str, dimension: int) -> _Group:
+        return _Group(dimension, weighted=self.settings.rule_for(model) is MergeRule.CENTRED)
 
     def _create(
         self, incoming: ClusterIn, model: str, vector: Vector32 | None, seen_ms: int
