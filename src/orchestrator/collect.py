@@ -50,7 +50,7 @@ class Collector:
         self.claim_idle_ms = int(self.claim_idle_s * 1000)
         self.queue = TaskQueue(self.redis, self.keys)
         self.stream = self.partition.result_stream
-        self._ack = load_script(self.redis, "results_ack")
+        self._ack = load_script(self.redis, "entries_ack")
 
     async def step(self) -> float:
         if not self._ready:

@@ -39,4 +39,5 @@ def group_entries(reply: Any) -> list[tuple[str, Entry]]:
     pairs = (
         [(name, value[0]) for name, value in reply.items()] if isinstance(reply, dict) else reply
     )
-    return [(text(stream), entry) for stream, found in pairs for entry in entries(found)]
+    found_by_stream = [(text(stream), entries(found)) for stream, found in pairs]
+    return [(stream, entry) for stream, found in found_by_stream for entry in found]

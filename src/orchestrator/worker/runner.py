@@ -120,6 +120,7 @@ class Worker:
         self._handling: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
         self._publish = load_script(redis, "results_publish")
+        self._ack = load_script(redis, "entries_ack")
         self._stopping = anyio.Event()
         self._done: list[tuple[Delivery, ResultReport]] = []
         self._flush_wanted = anyio.Event()
@@ -368,8 +369,7 @@ class Worker:
                 stream = self.keys.partition(index).result_stream
                 self._publish.queue(pipe, [stream], encoded)
             for stream, ids in by_stream.items():
-                pipe.xack(stream, WORKERS_GROUP, *ids)
-                pipe.xdel(stream, *ids)
+                self._ack.queue(pipe, [stream], [WORKERS_GROUP, *ids])
             await pipe.execute()
 
     async def _reclaim_forever(self) -> None:
