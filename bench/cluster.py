@@ -33,9 +33,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import structlog
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from tests.cluster import ValkeyCluster
 
@@ -69,6 +71,7 @@ class Figure:
     per_s: float  # median over the runs
     runs: list[int]
     exact: bool
+    store_cpu_us: float  # the store's CPU (every node's) per task or result, median
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class Store:
     url: str
     partitions: int
     flush: Callable[[], Awaitable[None]]
+    cpu_s: Callable[[], float]  # CPU seconds the store's processes have used so far
 
     def settings(self) -> Settings:
         return load_settings(
@@ -130,7 +134,9 @@ async def _collect(collectors: list[Collector], expected: int, progress: Callabl
     return applied
 
 
-async def round_trip(store: Store, tasks: int, workers: int) -> dict[str, tuple[float, bool]]:
+async def round_trip(
+    store: Store, tasks: int, workers: int
+) -> dict[str, tuple[float, bool, float]]:
     """Tasks dispatched per second by the leader's own path, and round trips per second."""
     await store.flush()
     redis = await _client(store)
@@ -141,7 +147,7 @@ async def round_trip(store: Store, tasks: int, workers: int) -> dict[str, tuple[
             raise RuntimeError("the benchmark could not take the scheduler lease")
         queue = TaskQueue(redis, keys)
         await queue.ensure_groups([KIND])
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), store.cpu_s()
         for start in range(0, tasks, BATCH):
             offers = [
                 (new_task(KIND, TASK_BRANDS[i % len(TASK_BRANDS)], {}, fence=lease.fence,
@@ -150,7 +156,7 @@ async def round_trip(store: Store, tasks: int, workers: int) -> dict[str, tuple[
             ]  # fmt: skip
             if set(await queue.dispatch(lease, offers, global_max=tasks)) != {"ok"}:
                 raise RuntimeError("dispatch refused tasks")
-        dispatched_s = time.perf_counter() - started
+        dispatched_s, dispatch_cpu = time.perf_counter() - started, store.cpu_s() - cpu
         collectors = _collectors(redis, store)
         argv = [sys.executable, "-m", "orchestrator", "worker", "--kinds", KIND, "--burst",
                 "--concurrency", "2048"]  # fmt: skip
@@ -162,18 +168,23 @@ async def round_trip(store: Store, tasks: int, workers: int) -> dict[str, tuple[
             {"REDIS_URL": store.url, "LOG_LEVEL": "warn",
              "STREAM_PARTITIONS": str(store.partitions)}
         )  # fmt: skip
+        cpu = store.cpu_s()
         with group:
             collected = await asyncio.wait_for(
                 _collect(collectors, tasks, group.saw_result), group.timeout_s
             )
             run = group.finish()
+        trip_cpu = store.cpu_s() - cpu
         exact = collected == tasks and not await queue.in_flight()
-        return {"dispatch": (tasks / dispatched_s, True), "round trip": (run.tasks_per_s, exact)}
+        return {
+            "dispatch": (tasks / dispatched_s, True, dispatch_cpu / tasks),
+            "round trip": (run.tasks_per_s, exact, trip_cpu / tasks),
+        }
     finally:
         await redis.aclose()
 
 
-async def results_applied(store: Store, results: int) -> dict[str, tuple[float, bool]]:
+async def results_applied(store: Store, results: int) -> dict[str, tuple[float, bool, float]]:
     await store.flush()
     redis = await _client(store)
     keys = store.settings().keys()
@@ -190,18 +201,27 @@ async def results_applied(store: Store, results: int) -> dict[str, tuple[float, 
                     report = make_report(make_result(brand, f"plain-{i}", 100), i)
                     pipe.xadd(keys.partition_for(brand).result_stream, {FIELD: report})
                 await pipe.execute()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), store.cpu_s()
         await _collect(collectors, results, lambda: None)
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, store.cpu_s() - cpu
         chunks = mentions = 0
         for brand in RESULT_BRANDS:
             totals = await redis.hmget(keys.aggregate(brand), ["chunks", "mentions"])
             chunks += int(totals[0] or 0)
             mentions += int(totals[1] or 0)
         exact = (chunks, mentions) == (results, results * 100)
-        return {"results applied": (results / seconds, exact)}
+        return {"results applied": (results / seconds, exact, cpu / results)}
     finally:
         await redis.aclose()
+
+
+def _cpu_s(clients: Sequence[SyncRedis]) -> float:
+    """CPU seconds (user + system) the servers behind ``clients`` have used since they started."""
+    used = 0.0
+    for client in clients:
+        info = client.info("cpu")
+        used += float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+    return used
 
 
 async def _standalone_flush(url: str) -> None:
@@ -213,7 +233,7 @@ async def _standalone_flush(url: str) -> None:
 
 
 def _measure(store: Store, args: argparse.Namespace) -> list[Figure]:
-    workloads: list[tuple[int, Callable[[], Awaitable[dict[str, tuple[float, bool]]]]]] = [
+    workloads: list[tuple[int, Callable[[], Awaitable[dict[str, tuple[float, bool, float]]]]]] = [
         (args.tasks, lambda: round_trip(store, args.tasks, args.workers)),
         (args.results, lambda: results_applied(store, args.results)),
     ]
@@ -224,20 +244,21 @@ def _measure(store: Store, args: argparse.Namespace) -> list[Figure]:
             rates = [round(run[workload][0]) for run in runs]
             exact = all(run[workload][1] for run in runs)
             median = statistics.median(rates)
+            cpu_us = round(statistics.median(run[workload][2] for run in runs) * 1e6, 1)
             figures.append(
-                Figure(store.name, store.partitions, workload, count, median, rates, exact)
+                Figure(store.name, store.partitions, workload, count, median, rates, exact, cpu_us)
             )
             print(
                 f"  {store.name:12} {store.partitions:>2} partitions  {workload:16} "
-                f"{median:>9,.0f}/s  runs {rates}  exact {exact}",
+                f"{median:>9,.0f}/s  runs {rates}  exact {exact}  store {cpu_us} us each",
                 flush=True,
             )
     return figures
 
 
 async def _once(
-    measure: Callable[[], Awaitable[dict[str, tuple[float, bool]]]],
-) -> dict[str, tuple[float, bool]]:
+    measure: Callable[[], Awaitable[dict[str, tuple[float, bool, float]]]],
+) -> dict[str, tuple[float, bool, float]]:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
     return await measure()
 
@@ -256,8 +277,11 @@ def main(argv: Sequence[str]) -> int:
         server.start()
         try:
             flush = lambda: _standalone_flush(server.url)  # noqa: E731
-            for partitions in (1, args.partitions):
-                figures += _measure(Store("standalone", server.url, partitions, flush), args)
+            with SyncRedis.from_url(server.url) as client:
+                cpu = partial(_cpu_s, [client])
+                for partitions in (1, args.partitions):
+                    store = Store("standalone", server.url, partitions, flush, cpu)
+                    figures += _measure(store, args)
         finally:
             server.stop()
         cluster = ValkeyCluster(Path(data) / "cluster", primaries=3, replicas=0)
@@ -267,8 +291,12 @@ def main(argv: Sequence[str]) -> int:
             async def flush_cluster() -> None:
                 cluster.flush()
 
-            store = Store("cluster-3", cluster.url, args.partitions, flush_cluster)
+            clients = [SyncRedis(node.host, node.port) for node in cluster.nodes]
+            cpu = partial(_cpu_s, clients)
+            store = Store("cluster-3", cluster.url, args.partitions, flush_cluster, cpu)
             figures += _measure(store, args)
+            for client in clients:
+                client.close()
         finally:
             cluster.stop()
     _print(figures)
@@ -283,11 +311,12 @@ def main(argv: Sequence[str]) -> int:
 def _print(figures: list[Figure]) -> None:
     base = {f.workload: f.per_s for f in figures if f.store == "standalone" and f.partitions == 1}
     print(f"{'store':12} {'partitions':>10} {'workload':16} {'count':>7} {'per s':>9} "
-          f"{'vs default':>10} {'exact':>6}  runs")  # fmt: skip
+          f"{'vs default':>10} {'store us':>9} {'exact':>6}  runs")  # fmt: skip
     for f in figures:
         ratio = f.per_s / base[f.workload] if base.get(f.workload) else 0.0
+        exact = "yes" if f.exact else "NO"
         print(f"{f.store:12} {f.partitions:>10} {f.workload:16} {f.count:>7} {f.per_s:>9,.0f} "
-              f"{ratio:>10.2f} {'yes' if f.exact else 'NO':>6}  {f.runs}")  # fmt: skip
+              f"{ratio:>10.2f} {f.store_cpu_us:>9} {exact:>6}  {f.runs}")  # fmt: skip
 
 
 if __name__ == "__main__":
