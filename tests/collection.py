@@ -24,6 +24,7 @@ from orchestrator.registry import Registry
 from orchestrator.results import ResultIntake
 from orchestrator.spike_watch import SpikeWatch
 from orchestrator.spikes import SpikeEvent
+from orchestrator.store.durability import Durability
 
 KEYS = Keys()
 
@@ -75,11 +76,16 @@ class Parts:
         return total
 
 
-def build(redis: Redis, consumer: str = "collector-a", **settings: Any) -> Parts:
+def build(
+    redis: Redis,
+    consumer: str = "collector-a",
+    durability: Durability | None = None,
+    **settings: Any,
+) -> Parts:
     """A replica's collection side as the app builds it; ``settings`` override the defaults
     (spike buckets are evaluated as soon as they close)."""
     metrics = Metrics()
-    registry = Registry(redis, KEYS, metrics)
+    registry = Registry(redis, KEYS, metrics, durability)
     options = {"orchestrator_id": consumer, "spike_grace_sec": 0, **settings}
     return Parts(redis, metrics, registry, build_collection(registry, load_settings(**options)))
 

@@ -23,9 +23,7 @@ import anyio
 import structlog
 from redis.asyncio import Redis
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator import __version__
 from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
@@ -43,6 +41,8 @@ from orchestrator.protocol import (
     utcnow,
 )
 from orchestrator.schedule import backoff_ms
+from orchestrator.store.connection import OUTAGES
+from orchestrator.store.durability import Durability
 from orchestrator.store.scripts import load_script
 from orchestrator.store.streams import Entry, entries, group_entries
 from orchestrator.worker.heartbeat import HeartbeatPublisher
@@ -85,6 +85,8 @@ class WorkerSettings:
     burst: bool = False
     backoff_base_ms: int = 500
     backoff_cap_ms: int = 60_000
+    wait_replicas: int = 0  # replicas that hold a result before its task is acknowledged
+    wait_timeout_ms: int = 1000
 
 
 @dataclass
@@ -120,6 +122,8 @@ class Worker:
         self._handling: set[asyncio.Task[None]] = set()
         self._slot_free = asyncio.Event()
         self._publish = load_script(redis, "results_publish")
+        s = self.settings
+        self._durability = Durability(redis, s.wait_replicas, s.wait_timeout_ms)
         self._stopping = anyio.Event()
         self._done: list[tuple[Delivery, ResultReport]] = []
         self._flush_wanted = anyio.Event()
@@ -197,18 +201,25 @@ class Worker:
                 WORKERS_GROUP, self.worker_id, streams, count=count,  # type: ignore[arg-type]
                 block=self.settings.block_ms,
             )  # fmt: skip
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            self._outages += 1
-            log.warning("worker.store_unavailable", error=str(exc))
-            await anyio.sleep(_OUTAGE_BACKOFF.compute(self._outages))
-            return []
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            await self.queue.ensure_groups(self.kinds)  # a stream was deleted: start it again
+        except Exception as exc:  # a worker outlives its store's failures
+            if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                await self.queue.ensure_groups(self.kinds)  # a stream was deleted: start again
+            else:
+                await self._pause("read", exc)
             return []
         self._outages = 0
         return group_entries(reply)
+
+    async def _pause(self, step: str, exc: Exception) -> None:
+        """After a failed step: one line while the store is away (a traceback for anything
+        else, such as redis-py 8.1 leaking AttributeError from a connection torn down during a
+        failover), then a pause that grows while the failures last."""
+        self._outages += 1
+        if isinstance(exc, OUTAGES):
+            log.warning("worker.store_unavailable", step=step, error=str(exc))
+        else:
+            log.exception("worker.step_failed", step=step)
+        await anyio.sleep(_OUTAGE_BACKOFF.compute(self._outages))
 
     def _start(self, delivery: Delivery) -> None:
         """Run the delivery's handler as its own asyncio task (cheaper than a task group's)."""
@@ -327,10 +338,16 @@ class Worker:
         while True:
             await self._flush_wanted.wait()
             self._flush_wanted = anyio.Event()
-            await self._flush()
+            try:
+                await self._flush()
+            except Exception as exc:  # the batch is back in line, published later
+                await self._pause("flush", exc)
+                self._flush_wanted.set()
 
     async def _flush(self) -> None:
-        """Publish the finished tasks' results, then acknowledge and delete their entries."""
+        """Publish the finished tasks' results, then acknowledge and delete their entries: two
+        steps, as on a cluster one pipeline would send both to their nodes at once. If either
+        fails the batch goes back in line (a result published twice is applied once)."""
         if not self._done:
             return
         batch, self._done = self._done, []
@@ -338,12 +355,16 @@ class Worker:
         for delivery, _ in batch:
             by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
         reports = [encode(report) for _, report in batch]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            self._publish.queue(pipe, [self.keys.result_stream], reports)
-            for stream, ids in by_stream.items():
-                pipe.xack(stream, WORKERS_GROUP, *ids)
-                pipe.xdel(stream, *ids)
-            await pipe.execute()
+        try:
+            await self._durability.run(self._publish, [self.keys.result_stream], reports)
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, ids in by_stream.items():
+                    pipe.xack(stream, WORKERS_GROUP, *ids)
+                    pipe.xdel(stream, *ids)
+                await pipe.execute()
+        except BaseException:
+            self._done[:0] = batch
+            raise
 
     async def _reclaim_forever(self) -> None:
         every_s = max(0.1, self.settings.visibility_timeout_s / 2)
@@ -352,9 +373,12 @@ class Worker:
                 await self._stopping.wait()
             if self._stopping.is_set():
                 return
-            await self.queue.promote(self.kinds)
-            for kind in self.kinds:
-                await self._reclaim(self.keys.task_stream(kind))
+            try:
+                await self.queue.promote(self.kinds)
+                for kind in self.kinds:
+                    await self._reclaim(self.keys.task_stream(kind))
+            except Exception as exc:  # the next round claims what this one could not
+                await self._pause("reclaim", exc)
 
     async def _reclaim(self, stream: str) -> None:
         """Claim deliveries another worker left pending past the visibility timeout."""
