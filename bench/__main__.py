@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from bench import cluster, collect, dispatch, http, mentions, registry, summarize
+from bench import cluster, collect, dispatch, durability, http, mentions, registry, summarize
 
 BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (
     ("http", http.main),
@@ -18,6 +18,7 @@ BENCHMARKS: tuple[tuple[str, Callable[[Sequence[str]], int]], ...] = (
     ("collect", collect.main),
     ("mentions", mentions.main),
     ("summarize", summarize.main),
+    ("durability", durability.main),
     ("cluster", cluster.main),
 )
 

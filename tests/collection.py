@@ -24,6 +24,7 @@ from orchestrator.registry import Registry
 from orchestrator.results import ResultIntake
 from orchestrator.spike_watch import SpikeWatch
 from orchestrator.spikes import SpikeEvent
+from orchestrator.store.durability import Durability
 
 KEYS = Keys()
 
@@ -76,11 +77,17 @@ class Parts:
         return total
 
 
-def build(redis: Redis, consumer: str = "collector-a", keys: Keys = KEYS, **settings: Any) -> Parts:
+def build(
+    redis: Redis,
+    consumer: str = "collector-a",
+    durability: Durability | None = None,
+    keys: Keys = KEYS,
+    **settings: Any,
+) -> Parts:
     """A replica's collection side as the app builds it; ``settings`` override the defaults
     (spike buckets are evaluated as soon as they close)."""
     metrics = Metrics()
-    registry = Registry(redis, keys, metrics)
+    registry = Registry(redis, keys, metrics, durability)
     options = {"orchestrator_id": consumer, "spike_grace_sec": 0, **settings}
     return Parts(redis, metrics, registry, build_collection(registry, load_settings(**options)))
 

@@ -7,14 +7,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 import httpx
 import psutil
 
-from orchestrator.store.embedded import free_port
+from orchestrator.store.embedded import EmbeddedServer, free_port
 
 T = TypeVar("T")
 
@@ -43,6 +44,17 @@ def process_gone(pid: int) -> bool:
     except psutil.NoSuchProcess:
         return True
     return status == psutil.STATUS_ZOMBIE
+
+
+@contextmanager
+def stopped(server: EmbeddedServer) -> Iterator[None]:
+    """``server`` frozen (SIGSTOP) while inside: it keeps its connections and answers nothing."""
+    assert server.pid is not None
+    os.kill(server.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(server.pid, signal.SIGCONT)
 
 
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -26,6 +26,7 @@ from orchestrator.chunk_result import ChunkResult, InvalidResultError
 from orchestrator.clusters import BrandClusters, MergeSettings, decode_cluster, encode_cluster
 from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
+from orchestrator.store.durability import Durability
 from orchestrator.store.scripts import load_script
 from orchestrator.types import ScriptArg, text
 
@@ -68,9 +69,15 @@ class AggregationSettings:
 
 class Aggregator:
     def __init__(
-        self, redis: Redis, keys: Keys, metrics: Metrics, settings: AggregationSettings
+        self,
+        redis: Redis,
+        keys: Keys,
+        metrics: Metrics,
+        settings: AggregationSettings,
+        durability: Durability | None = None,  # confirms applied results before their ack
     ) -> None:
         self.redis = redis
+        self.durability = durability or Durability(redis)
         self.keys = keys
         self.metrics = metrics
         self.merge = settings.merge
@@ -136,7 +143,7 @@ class Aggregator:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for brand, plan in plans.items():
                     self._apply.queue(pipe, self._apply_keys(brand), self._args(plan, now_ms))
-                replies = await pipe.execute()
+                replies = await self.durability.execute(pipe, map(self.keys.aggregate, plans))
         except BaseException:
             for brand in plans:  # the cached copies hold merges that may not have been stored
                 self.forget(brand)

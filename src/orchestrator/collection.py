@@ -36,7 +36,9 @@ def build_collection(registry: Registry, settings: Settings) -> Collection:
     spikes = SpikeWatch(
         redis, keys, metrics, settings.spike_settings(), max_wait_s=settings.spike_max_wait_sec
     )
-    aggregator = Aggregator(redis, keys, metrics, settings.aggregation_settings())
+    aggregator = Aggregator(
+        redis, keys, metrics, settings.aggregation_settings(), registry.durability
+    )
     parking = ParkingLot(
         redis,
         keys,

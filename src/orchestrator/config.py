@@ -146,6 +146,12 @@ class Settings(BaseSettings):
     shutdown_grace_sec: float = Field(10.0, gt=0, le=300)
     redis_timeout_sec: float = Field(2.0, gt=0, le=60, description="per-command timeout")
     redis_max_connections: int = Field(64, ge=1, le=10_000, description="pool size")
+    redis_wait_replicas: int = Field(
+        0, ge=0, le=16, description="replicas that confirm a write before it is acknowledged"
+    )
+    redis_wait_timeout_ms: int = Field(
+        1000, ge=1, le=60_000, description="longest wait for those confirmations (WAIT)"
+    )
     health_interval_sec: float = Field(1.0, gt=0, le=60, description="Redis watch period")
     embedded_port: int = Field(0, ge=0, le=65535, description="embedded server port; 0: free")
 
@@ -208,6 +214,14 @@ class Settings(BaseSettings):
             cluster_seeds(self.redis_url)
         except ValueError as exc:
             raise ValueError(f"REDIS_URL: {exc}") from None
+        return self
+
+    @model_validator(mode="after")
+    def _wait_within_timeout(self) -> Settings:
+        if self.redis_wait_replicas and self.redis_wait_timeout_ms >= self.redis_timeout_sec * 1000:
+            raise ValueError(
+                "REDIS_WAIT_TIMEOUT_MS must be shorter than REDIS_TIMEOUT_SEC (the command timeout)"
+            )
         return self
 
     @model_validator(mode="after")

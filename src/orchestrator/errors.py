@@ -5,6 +5,7 @@ OrchestratorError
 └── StoreError              the Redis-compatible store
     ├── EmbeddedServerError the private valkey-server could not start or stop
     └── StoreUnavailableError  the store does not answer (connection refused, timeout)
+        └── NotReplicatedError fewer replicas than REDIS_WAIT_REPLICAS confirmed a write
 """
 
 from __future__ import annotations
@@ -61,3 +62,8 @@ class EmbeddedServerError(StoreError):
 
 class StoreUnavailableError(StoreError):
     """The store did not answer in time."""
+
+
+class NotReplicatedError(StoreUnavailableError):
+    """Fewer replicas than asked (``REDIS_WAIT_REPLICAS``) confirmed a write in time: it is
+    stored on the primary, but a failover could still lose it, so it is not acknowledged."""

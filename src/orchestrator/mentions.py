@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from orchestrator.aggregate import HOUR_MS, MINUTE_MS
 from orchestrator.keys import Keys
 from orchestrator.protocol import FIELD
+from orchestrator.store.durability import Durability
 from orchestrator.store.scripts import load_script
 from orchestrator.store.streams import read_range
 from orchestrator.types import ScriptArg, text
@@ -144,8 +145,10 @@ class MentionStore:
     redis: Redis
     keys: Keys
     settings: MentionSettings = field(default_factory=MentionSettings)
+    durability: Durability | None = None  # confirms ingested mentions before the 202
 
     def __post_init__(self) -> None:
+        self._durable = self.durability or Durability(self.redis)
         self._ingest = load_script(self.redis, "mentions_ingest")
         self._trim = load_script(self.redis, "mentions_trim")
 
@@ -171,7 +174,7 @@ class MentionStore:
                 at // HOUR_MS * HOUR_MS,
             ]
         keys = [self.keys.mention_ids(brand), self.keys.mentions(brand), self.keys.expected(brand)]
-        reply = await self._ingest(keys=keys, args=args)
+        reply = await self._durable.run(self._ingest, keys, args)
         outcome.accepted, outcome.duplicates = int(reply[0]), int(reply[1])
         return outcome
 

@@ -70,6 +70,12 @@ class Metrics:
             ["operation"],
             registry=r,
         )
+        self.writes_unconfirmed = Counter(
+            "orchestrator_writes_unconfirmed_total",
+            "Confirmed steps whose writes fewer than REDIS_WAIT_REPLICAS replicas confirmed in"
+            " time (nothing acknowledged: answered 503, or results left to be delivered again).",
+            registry=r,
+        )
         self.redis_up = Gauge(
             "orchestrator_redis_up", "1 when the last Redis ping answered, else 0.", registry=r
         )

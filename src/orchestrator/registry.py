@@ -30,6 +30,7 @@ from orchestrator.errors import (
 )
 from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
+from orchestrator.store.durability import Durability
 from orchestrator.store.scripts import load_script
 from orchestrator.types import BrandStatus, text
 
@@ -67,12 +68,16 @@ def is_slug(text: str) -> bool:
 
 
 class Registry:
-    """Brands in Redis. Reads return stored bytes; writes go through the Lua scripts."""
+    """Brands in Redis. Reads return stored bytes; writes go through the Lua scripts, and a
+    change the API acknowledges is confirmed by ``durability``'s replicas first."""
 
-    def __init__(self, redis: Redis, keys: Keys, metrics: Metrics) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, metrics: Metrics, durability: Durability | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.metrics = metrics
+        self.durability = durability or Durability(redis)
         self._save = load_script(redis, "registry_save")
         self._delete = load_script(redis, "registry_delete")
         self._page = load_script(redis, "registry_page")
@@ -143,7 +148,7 @@ class Registry:
 
     async def delete(self, slug: str, *, purge: bool = False) -> None:
         with self.metrics.redis_timer("registry_delete"):
-            existed = await self._delete(keys=self._delete_keys, args=[slug, "0"])
+            existed = await self.durability.run(self._delete, self._delete_keys, [slug, "0"])
         if not existed:
             raise BrandNotFoundError(slug)
         if purge:
@@ -224,7 +229,7 @@ class Registry:
             due,
         ]
         with self.metrics.redis_timer("registry_save"):
-            outcome = await self._save(keys=self._save_keys, args=args)
+            outcome = await self.durability.run(self._save, self._save_keys, args)
         verdict = outcome[0].decode()
         if verdict == "exists":
             raise BrandExistsError(brand.slug)

@@ -1,8 +1,10 @@
 """Background loops under one task group: each survives its own errors and stops on an event.
 
 A loop is a ``step`` coroutine returning the seconds to wait before the next step. The
-supervisor runs each step, logs and counts any exception and goes on; on shutdown it sets
-the stop event, gives the loops a grace period to finish their step, then cancels them.
+supervisor runs each step, logs and counts any exception and goes on (after the loop's error
+delay; within ``outage_retry_s`` when the store was away, so every loop is back within seconds
+of the store, a failover included); on shutdown it sets the stop event, gives the loops a grace
+period to finish their step, then cancels them.
 """
 
 from __future__ import annotations
@@ -14,16 +16,13 @@ from dataclasses import dataclass, field
 
 import anyio
 import structlog
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from orchestrator.errors import StoreUnavailableError
 from orchestrator.metrics import Metrics
+from orchestrator.store.connection import OUTAGES
 
 log = structlog.get_logger(__name__)
 
 Step = Callable[[], Awaitable[float]]
-_OUTAGES = (RedisConnectionError, RedisTimeoutError, StoreUnavailableError)
 
 
 @dataclass
@@ -35,7 +34,8 @@ class LoopStatus:
     iterations: int = 0
     errors: int = 0
     last_error: str | None = None
-    last_step_at: float | None = None  # wall-clock seconds
+    last_error_at: float | None = None  # wall-clock seconds
+    last_step_at: float | None = None  # of the last step that succeeded
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Supervisor:
 
     metrics: Metrics
     grace_s: float
+    outage_retry_s: float = 5.0  # the longest wait before a step the store's outage failed
     _loops: dict[str, _Loop] = field(default_factory=dict)
     _stopping: anyio.Event = field(default_factory=anyio.Event)
     _stopped: anyio.Event = field(default_factory=anyio.Event)
@@ -107,18 +108,19 @@ class Supervisor:
         status = loop.status
         try:
             delay = await loop.step()
-        except _OUTAGES as exc:  # expected while the store is away: one line, no traceback
-            status.errors += 1
-            status.last_error = repr(exc)
-            self.metrics.loop_errors.labels(status.name).inc()
+        except OUTAGES as exc:  # expected while the store is away: one line, no traceback
+            self._failed(status, exc)
             log.warning("loop.store_unavailable", loop=status.name, error=str(exc))
-            return loop.error_delay_s
+            return min(loop.error_delay_s, self.outage_retry_s)
         except Exception as exc:
-            status.errors += 1
-            status.last_error = repr(exc)
-            self.metrics.loop_errors.labels(status.name).inc()
+            self._failed(status, exc)
             log.exception("loop.error", loop=status.name)
             return loop.error_delay_s
         status.iterations += 1
         status.last_step_at = time.time()
         return delay
+
+    def _failed(self, status: LoopStatus, exc: Exception) -> None:
+        status.errors += 1
+        status.last_error, status.last_error_at = repr(exc), time.time()
+        self.metrics.loop_errors.labels(status.name).inc()

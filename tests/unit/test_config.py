@@ -180,3 +180,15 @@ def test_cluster_seeds_carry_credentials_and_tls_to_every_node() -> None:
     assert options == {"username": "app", "password": "s@cret", "ssl": True}
     options, seeds = cluster_seeds("redis://seed:7000/0?socket_timeout=3")
     assert (options, seeds) == ({"socket_timeout": 3.0}, [("seed", 7000)])
+
+
+def test_replicas_are_awaited_for_less_than_the_command_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().redis_wait_replicas == 0  # off unless asked
+    monkeypatch.setenv("REDIS_WAIT_REPLICAS", "1")
+    monkeypatch.setenv("REDIS_WAIT_TIMEOUT_MS", "2000")
+    with pytest.raises(ConfigurationError, match="REDIS_WAIT_TIMEOUT_MS must be shorter than"):
+        load_settings()  # the command would time out first, with the write unconfirmed
+    monkeypatch.setenv("REDIS_TIMEOUT_SEC", "3")
+    assert load_settings().redis_wait_timeout_ms == 2000

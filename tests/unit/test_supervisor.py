@@ -82,3 +82,26 @@ async def test_a_store_outage_is_one_line_without_a_traceback() -> None:
     assert entry["loop"] == "collector"
     assert "exc_info" not in entry
     assert not [entry for entry in logs if entry["event"] == "loop.error"]
+
+
+async def test_a_loop_an_outage_failed_tries_again_soon_and_shows_it_recovered() -> None:
+    supervisor = Supervisor(Metrics(), grace_s=1.0, outage_retry_s=0.01)
+    calls = 0
+    recovered = anyio.Event()
+
+    async def hourly() -> float:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+        recovered.set()
+        return 3600.0
+
+    supervisor.add("retention", hourly, error_delay_s=3600.0)  # its own pace: once an hour
+    with anyio.fail_after(5):
+        async with supervisor.running():
+            await recovered.wait()
+            (status,) = supervisor.statuses
+            assert status.last_error_at is not None
+            assert status.last_step_at is not None
+            assert status.last_error_at < status.last_step_at  # its latest step succeeded

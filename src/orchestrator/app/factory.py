@@ -29,6 +29,7 @@ from orchestrator.app.middleware import (
 from orchestrator.app.problems import (
     handle_http_exception,
     handle_registry_error,
+    handle_store_outage,
     handle_validation_error,
 )
 from orchestrator.app.routes import (
@@ -62,7 +63,8 @@ from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
 from orchestrator.replicas import Replicas
 from orchestrator.scheduler import Scheduler, SchedulerSettings
-from orchestrator.store.connection import connect, create_client
+from orchestrator.store.connection import OUTAGES, connect, create_client
+from orchestrator.store.durability import Durability
 from orchestrator.supervisor import Supervisor
 
 _STATIC = Path(str(resources.files("orchestrator.app") / "static"))
@@ -131,6 +133,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
         HTTPException: handle_http_exception,
         RequestValidationError: handle_validation_error,
         RegistryError: handle_registry_error,
+        **dict.fromkeys(OUTAGES, handle_store_outage),
     }
     for kind, handler in handlers.items():
         app.add_exception_handler(kind, handler)
@@ -146,7 +149,10 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     assert settings.redis_url is not None
     client = create_client(settings, settings.redis_url)
     watch = RedisWatch(client, collectors, settings.health_interval_sec, settings.redis_timeout_sec)
-    registry = Registry(client, settings.keys(), collectors)
+    durability = Durability(
+        client, settings.redis_wait_replicas, settings.redis_wait_timeout_ms, collectors
+    )
+    registry = Registry(client, settings.keys(), collectors, durability)
     legacy = LegacySync(registry, settings.registry_sync_sec, owner=settings.orchestrator_id)
     supervisor = Supervisor(collectors, grace_s=settings.shutdown_grace_sec)
     supervisor.add("redis-watch", watch.step)
@@ -175,7 +181,7 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
     supervisor.add("alerts", collection.alerts.step, error_delay_s=5.0)
     summary_cache = collection.summaries.summaries.cache
     supervisor.add("summary-cache", summary_cache.step, error_delay_s=1.0)
-    mentions = MentionStore(client, keys, settings.mention_settings())
+    mentions = MentionStore(client, keys, settings.mention_settings(), durability)
     retention = MentionRetention(mentions, registry.slugs)
     supervisor.add("mention-retention", retention.step, error_delay_s=retention.every_s)
     fleet = Fleet(client, keys)

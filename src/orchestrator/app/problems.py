@@ -17,6 +17,7 @@ from orchestrator.errors import (
     BrandExistsError,
     BrandNotFoundError,
     BrandPausedError,
+    NotReplicatedError,
     RegistryError,
     VersionConflictError,
 )
@@ -108,6 +109,21 @@ _REGISTRY_STATUS = {
     VersionConflictError: 412,
     BrandPausedError: 409,
 }
+
+
+async def handle_store_outage(request: Request, exc: Exception) -> Response:
+    """503 with Retry-After while the store (or a primary of a cluster) is away, or does not
+    confirm a write on its replicas: nothing was acknowledged, the client sends it again."""
+    log.warning("http.store_unavailable", path=request.url.path, error=str(exc) or repr(exc))
+    detail = (
+        "the store could not confirm the write on its replicas: send it again"
+        if isinstance(exc, NotReplicatedError)
+        else "the store does not answer: try again"
+    )
+    return problem(
+        503, title="Store unavailable", detail=detail, instance=request.url.path,
+        headers={"Retry-After": "1"},
+    )  # fmt: skip
 
 
 async def handle_registry_error(request: Request, exc: Exception) -> Response:

@@ -23,7 +23,14 @@ from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.driver_info import DriverInfo
-from redis.exceptions import RedisError
+from redis.exceptions import (
+    ClusterDownError,
+    RedisError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.config import Settings
 from orchestrator.errors import StoreUnavailableError
@@ -36,6 +43,17 @@ log = structlog.get_logger(__name__)
 _COMMAND_RETRIES = 2
 _COMMAND_BACKOFF = ExponentialWithJitterBackoff(cap=0.5, base=0.05)
 _CLUSTER_SUFFIX = "+cluster"
+
+# What a step meets while the store, or a part of a cluster, is away (a failover included):
+# loops log a line and try again, requests are answered 503.
+OUTAGES: tuple[type[Exception], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ClusterDownError,
+    TryAgainError,
+    SlotNotCoveredError,
+    StoreUnavailableError,
+)
 
 
 def is_cluster_url(url: str) -> bool:

@@ -18,7 +18,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import IO, Self
@@ -211,6 +212,42 @@ class EmbeddedServer:
         except FileNotFoundError:
             return "(no log)"
         return " | ".join(lines[-_LOG_TAIL_LINES:])
+
+
+@contextmanager
+def replicated(
+    root: Path, timeout_s: float = 15.0
+) -> Iterator[tuple[EmbeddedServer, EmbeddedServer]]:
+    """A private primary and its replica (data under ``root``, no AOF), started and in sync;
+    stopped on exit. For tests and benchmarks of replication (``REDIS_WAIT_REPLICAS``)."""
+    primary = EmbeddedServer(
+        root / "primary", appendonly=False, extra_args=("--repl-diskless-sync-delay", "0")
+    )
+    primary.start()  # its port is known from here on
+    replica = EmbeddedServer(
+        root / "replica",
+        appendonly=False,
+        extra_args=("--replicaof", primary.host, str(primary.port)),
+    )
+    try:
+        replica.start()
+        deadline = time.monotonic() + timeout_s
+        while not _in_sync(replica):
+            if time.monotonic() > deadline:
+                raise EmbeddedServerError(f"the replica did not sync within {timeout_s}s")
+            time.sleep(0.02)
+        yield primary, replica
+    finally:
+        replica.stop()
+        primary.stop()
+
+
+def _in_sync(replica: EmbeddedServer) -> bool:
+    client = redis.Redis(host=replica.host, port=replica.port, socket_timeout=0.5)
+    try:
+        return client.info("replication").get("master_link_status") == "up"
+    finally:
+        client.close()
 
 
 def _server_pid(host: str, port: int) -> int | None:

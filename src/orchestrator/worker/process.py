@@ -73,6 +73,8 @@ async def _run(settings: Settings, options: WorkerOptions, handlers: dict[str, H
             burst=options.burst,
             visibility_timeout_s=options.visibility_timeout_s,
             grace_s=settings.shutdown_grace_sec,
+            wait_replicas=settings.redis_wait_replicas,
+            wait_timeout_ms=settings.redis_wait_timeout_ms,
         ),
         worker_id=options.worker_id,
     )

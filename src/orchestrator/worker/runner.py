@@ -22,10 +22,9 @@ from typing import Any
 import anyio
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator import __version__
 from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
@@ -43,6 +42,8 @@ from orchestrator.protocol import (
     utcnow,
 )
 from orchestrator.schedule import backoff_ms
+from orchestrator.store.connection import OUTAGES
+from orchestrator.store.durability import Durability
 from orchestrator.store.scripts import load_script
 from orchestrator.store.streams import Entry, entries, group_entries
 from orchestrator.worker.heartbeat import HeartbeatPublisher
@@ -85,6 +86,8 @@ class WorkerSettings:
     burst: bool = False
     backoff_base_ms: int = 500
     backoff_cap_ms: int = 60_000
+    wait_replicas: int = 0  # replicas that hold a result before its task is acknowledged
+    wait_timeout_ms: int = 1000
 
 
 @dataclass
@@ -121,6 +124,8 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._publish = load_script(redis, "results_publish")
         self._ack = load_script(redis, "entries_ack")
+        s = self.settings
+        self._durability = Durability(redis, s.wait_replicas, s.wait_timeout_ms)
         self._stopping = anyio.Event()
         self._done: list[tuple[Delivery, ResultReport]] = []
         self._flush_wanted = anyio.Event()
@@ -218,18 +223,25 @@ class Worker:
                 WORKERS_GROUP, self.worker_id, streams, count=count,  # type: ignore[arg-type]
                 block=self.settings.block_ms if wait else None,
             )  # fmt: skip
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            self._outages += 1
-            log.warning("worker.store_unavailable", error=str(exc))
-            await anyio.sleep(_OUTAGE_BACKOFF.compute(self._outages))
-            return []
-        except ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            await self.queue.ensure_groups(self.kinds)  # a stream was deleted: start it again
+        except Exception as exc:  # a worker outlives its store's failures
+            if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                await self.queue.ensure_groups(self.kinds)  # a stream was deleted: start again
+            else:
+                await self._pause("read", exc)
             return []
         self._outages = 0
         return group_entries(reply)
+
+    async def _pause(self, step: str, exc: Exception) -> None:
+        """After a failed step: one line while the store is away (a traceback for anything
+        else, such as redis-py 8.1 leaking AttributeError from a connection torn down during a
+        failover), then a pause that grows while the failures last."""
+        self._outages += 1
+        if isinstance(exc, OUTAGES):
+            log.warning("worker.store_unavailable", step=step, error=str(exc))
+        else:
+            log.exception("worker.step_failed", step=step)
+        await anyio.sleep(_OUTAGE_BACKOFF.compute(self._outages))
 
     def _start(self, delivery: Delivery) -> None:
         """Run the delivery's handler as its own asyncio task (cheaper than a task group's)."""
@@ -352,10 +364,16 @@ class Worker:
         while True:
             await self._flush_wanted.wait()
             self._flush_wanted = anyio.Event()
-            await self._flush()
+            try:
+                await self._flush()
+            except Exception as exc:  # the batch is back in line, published later
+                await self._pause("flush", exc)
+                self._flush_wanted.set()
 
     async def _flush(self) -> None:
-        """Publish the finished tasks' results, then acknowledge and delete their entries."""
+        """Publish the finished tasks' results, then acknowledge and delete their entries: two
+        steps, as on a cluster one pipeline would send both to their nodes at once. If either
+        fails the batch goes back in line (a result published twice is applied once)."""
         if not self._done:
             return
         batch, self._done = self._done, []
@@ -364,13 +382,26 @@ class Worker:
         for delivery, report in batch:
             by_stream.setdefault(delivery.stream, []).append(delivery.entry_id)
             reports.setdefault(delivery.partition, []).append(encode(report))
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for index, encoded in reports.items():
-                stream = self.keys.partition(index).result_stream
-                self._publish.queue(pipe, [stream], encoded)
-            for stream, ids in by_stream.items():
-                self._ack.queue(pipe, [stream], [WORKERS_GROUP, *ids])
-            await pipe.execute()
+        streams = [self.keys.partition(index).result_stream for index in reports]
+        confirm = self._durability.enabled  # results confirmed by replicas before any ack
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for stream, encoded in zip(streams, reports.values(), strict=True):
+                    self._publish.queue(pipe, [stream], encoded)
+                if not confirm:
+                    self._queue_acks(pipe, by_stream)
+                await self._durability.execute(pipe, streams)
+            if confirm:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    self._queue_acks(pipe, by_stream)
+                    await pipe.execute()
+        except BaseException:
+            self._done[:0] = batch
+            raise
+
+    def _queue_acks(self, pipe: Pipeline, by_stream: dict[str, list[bytes]]) -> None:
+        for stream, ids in by_stream.items():
+            self._ack.queue(pipe, [stream], [WORKERS_GROUP, *ids])
 
     async def _reclaim_forever(self) -> None:
         every_s = max(0.1, self.settings.visibility_timeout_s / 2)
@@ -379,10 +410,13 @@ class Worker:
                 await self._stopping.wait()
             if self._stopping.is_set():
                 return
-            await self.queue.promote(self.kinds)
-            for partition in self.keys.all_partitions:
-                for kind in self.kinds:
-                    await self._reclaim(partition, kind)
+            try:
+                await self.queue.promote(self.kinds)
+                for partition in self.keys.all_partitions:
+                    for kind in self.kinds:
+                        await self._reclaim(partition, kind)
+            except Exception as exc:  # the next round claims what this one could not
+                await self._pause("reclaim", exc)
 
     async def _reclaim(self, partition: Partition, kind: str) -> None:
         """Claim deliveries another worker left pending past the visibility timeout."""

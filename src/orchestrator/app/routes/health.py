@@ -36,6 +36,7 @@ class LoopHealth(msgspec.Struct, rename="camel"):
     iterations: int
     errors: int
     last_error: str | None
+    last_error_at: float | None  # after lastStepAt: the loop's latest step failed
     last_step_at: float | None
 
 
@@ -66,6 +67,7 @@ async def health(request: Request) -> Response:
             iterations=status.iterations,
             errors=status.errors,
             last_error=status.last_error,
+            last_error_at=status.last_error_at,
             last_step_at=status.last_step_at,
         )
         for status in services.supervisor.statuses
