@@ -4,9 +4,11 @@ A bucket is evaluated once it closed ``grace_s`` ago and is complete: the mentio
 reach the mentions accepted for it (``expected``, counted at ingestion), or the brand's
 aggregate has not changed for ``max_wait_s`` (a chunk dead-lettered must not stall detection
 forever). Buckets are evaluated in order, so detection never fires on a window still being
-filled. Replicas evaluating one brand at once are serialized by a WATCH on its detector state:
-one wins, the other's transaction is dropped, and no event is recorded twice. Each event goes
-into the brand's alert outbox in the same transaction (``orchestrator.alerts``).
+filled. Replicas evaluating one brand at once are serialized by a compare-and-set on its detector
+state (a script that records the evaluation only if the state is still the one it started from):
+one wins, the other's result is dropped, and no event is recorded twice. Each event goes into the
+brand's alert outbox in the same step (``orchestrator.alerts``). Not WATCH and MULTI: redis-py's
+cluster client runs a transaction's reads in a thread of its own, blocking the event loop.
 """
 
 from __future__ import annotations
@@ -14,16 +16,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import msgspec
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
 
 from orchestrator.aggregate import RESOLUTIONS, Bucket
 from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
 from orchestrator.spikes import DetectorState, SpikeEvent, SpikeSettings, evaluate
+from orchestrator.store.scripts import load_script
+from orchestrator.types import ScriptArg
 
 log = structlog.get_logger(__name__)
 
@@ -46,6 +50,7 @@ class SpikeWatch:
     _touched_at: dict[str, int] = field(init=False, default_factory=dict)  # brand → last apply
 
     def __post_init__(self) -> None:
+        self._commit = load_script(self.redis, "spike_commit")
         self.width = RESOLUTIONS[self.settings.resolution]
         self.max_wait_ms = int(self.max_wait_s * 1000)
 
@@ -67,32 +72,26 @@ class SpikeWatch:
         """Evaluate the brand's buckets that closed and completed since it was last evaluated."""
         width, k = self.width, self.keys
         until = (now_ms - int(self.settings.grace_s * 1000)) // width * width
-        async with self.redis.pipeline(transaction=True) as pipe:
-            await pipe.watch(k.spike_state(brand))
-            raw = await pipe.get(k.spike_state(brand))
-            state = _decode_state(raw) if raw else DetectorState()
-            start = state.last + width if state.last >= 0 else await self._first(brand)
-            if start is None or start >= until:
-                self._later(brand, now_ms, settled=True)
-                return []
-            closed = until
-            buckets, until = await self._complete(brand, start, until, now_ms)
-            if start >= until:
-                self._later(brand, now_ms, settled=False)
-                return []
-            events = evaluate(state, buckets, range(start, until, width), self.settings)
-            if events:  # marked due first: a due brand with an empty outbox is merely skipped
-                await self.redis.zadd(k.alert_due, {brand: now_ms}, lt=True)
-            pipe.multi()  # type: ignore[no-untyped-call]
-            pipe.set(k.spike_state(brand), _encode(state))
-            if events:
-                pipe.zadd(k.spikes(brand), {_encode(event): event.at for event in events})
-                pipe.zremrangebyrank(k.spikes(brand), 0, -_KEEP_EVENTS - 1)
-                pipe.rpush(k.alert_outbox(brand), *(_encode(event) for event in events))
-            try:
-                await pipe.execute()
-            except WatchError:  # another replica evaluated these buckets first
-                return []
+        raw = cast(bytes | None, await self.redis.get(k.spike_state(brand)))
+        state = _decode_state(raw) if raw else DetectorState()
+        start = state.last + width if state.last >= 0 else await self._first(brand)
+        if start is None or start >= until:
+            self._later(brand, now_ms, settled=True)
+            return []
+        closed = until
+        buckets, until = await self._complete(brand, start, until, now_ms)
+        if start >= until:
+            self._later(brand, now_ms, settled=False)
+            return []
+        events = evaluate(state, buckets, range(start, until, width), self.settings)
+        if events:  # marked due first: a due brand with an empty outbox is merely skipped
+            await self.redis.zadd(k.alert_due, {brand: now_ms}, lt=True)
+        args: list[ScriptArg] = [raw or b"", _encode(state), _KEEP_EVENTS]
+        for event in events:
+            args += [event.at, _encode(event)]
+        keys = [k.spike_state(brand), k.spikes(brand), k.alert_outbox(brand)]
+        if not await self._commit(keys=keys, args=args):
+            return []  # another replica evaluated these buckets first
         if until < closed:  # stopped at a bucket still being filled: look again soon
             self._later(brand, now_ms, settled=False)
         elif state.last + width > self._touched_at.get(brand, 0):

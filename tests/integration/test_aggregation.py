@@ -3,6 +3,7 @@ serialized cluster merges across collectors, legacy lists, windows and spikes.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -243,6 +244,25 @@ async def test_spike_watch_finds_an_injected_spike_once_its_hour_is_complete(
     view = await BrandView(redis, KEYS).aggregate("nike", "7d")
     assert [s.volume for s in view.spikes] == [250]
     assert view.spike_detected
+
+
+async def test_two_replicas_evaluating_one_spike_at_once_record_it_once(
+    redis: Redis, collection: Parts
+) -> None:
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=40)
+    volumes = [30 + (i * 7) % 11 for i in range(36)]
+    volumes[30] = 250
+    results = [hourly(f"h{i}", start + timedelta(hours=i), v) for i, v in enumerate(volumes)]
+    await publish(redis, *(report(r, "nike", task_id=r["chunkId"]) for r in results))
+    await collection.drain_results()
+    other = build(redis, consumer="collector-b").spikes
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    found = await asyncio.gather(
+        collection.spikes.evaluate("nike", now_ms), other.evaluate("nike", now_ms)
+    )
+    assert sorted(len(events) for events in found) == [0, 1]  # one wins, the other steps back
+    assert await redis.zcard(KEYS.spikes("nike")) == 1
+    assert await redis.llen(KEYS.alert_outbox("nike")) == 1  # one alert to deliver
 
 
 async def test_windows_and_the_timeline_agree_with_the_totals(
