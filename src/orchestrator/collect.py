@@ -25,7 +25,7 @@ from orchestrator.parking import Reason
 from orchestrator.protocol import DecodeError, FailureReport, ResultEnvelope, decode_envelope
 from orchestrator.results import Incoming, ResultIntake
 from orchestrator.store.scripts import load_script
-from orchestrator.store.streams import Entry, entries, group_entries
+from orchestrator.store.streams import Entry, GroupReader, entries
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +50,7 @@ class Collector:
         self.claim_idle_ms = int(self.claim_idle_s * 1000)
         self.queue = TaskQueue(self.redis, self.keys)
         self.stream = self.partition.result_stream
+        self._reader = GroupReader(self.redis, COLLECTORS_GROUP, self.consumer)
         self._ack = load_script(self.redis, "entries_ack")
 
     async def step(self) -> float:
@@ -69,11 +70,8 @@ class Collector:
         return 0.0
 
     async def _read(self) -> list[Entry]:
-        reply = await self.redis.xreadgroup(
-            COLLECTORS_GROUP, self.consumer, {self.stream: ">"},
-            count=self.batch, block=1000,
-        )  # fmt: skip
-        return [entry for _, entry in group_entries(reply)]
+        found = await self._reader.read({self.stream: ">"}, count=self.batch, block_ms=1000)
+        return [entry for _, entry in found]
 
     async def _claim_stale(self) -> list[Entry]:
         now_ms = int(time.time() * 1000)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from orchestrator.protocol import FIELD
 from orchestrator.types import text
@@ -41,3 +42,29 @@ def group_entries(reply: Any) -> list[tuple[str, Entry]]:
     )
     found_by_stream = [(text(stream), entries(found)) for stream, found in pairs]
     return [(stream, entry) for stream, found in found_by_stream for entry in found]
+
+
+@dataclass(frozen=True)
+class GroupReader:
+    """Reads streams through a consumer group, as one consumer. On a cluster each read goes
+    straight to the primary of the streams' slot: redis-py would otherwise ask a node
+    ``COMMAND GETKEYS`` before every read, since ``XREADGROUP``'s keys move."""
+
+    redis: Redis
+    group: str
+    consumer: str
+
+    async def read(
+        self, streams: dict[str, str], *, count: int, block_ms: int | None
+    ) -> list[tuple[str, Entry]]:
+        """(stream, entry) pairs from ``streams`` (name → last id, ``>`` for new entries; on a
+        cluster all of one hash slot)."""
+        pieces: list[str | int] = ["GROUP", self.group, self.consumer, "COUNT", count]
+        if block_ms is not None:
+            pieces += ["BLOCK", block_ms]
+        pieces += ["STREAMS", *streams, *streams.values()]
+        options: dict[str, Any] = {}
+        if isinstance(self.redis, RedisCluster):
+            options["target_nodes"] = self.redis.get_node_from_key(next(iter(streams)))
+        reply = await self.redis.execute_command("XREADGROUP", *pieces, **options)  # type: ignore[no-untyped-call]
+        return group_entries(reply)

@@ -45,7 +45,7 @@ from orchestrator.schedule import backoff_ms
 from orchestrator.store.connection import OUTAGES
 from orchestrator.store.durability import Durability
 from orchestrator.store.scripts import load_script
-from orchestrator.store.streams import Entry, entries, group_entries
+from orchestrator.store.streams import Entry, GroupReader, entries
 from orchestrator.worker.heartbeat import HeartbeatPublisher
 
 log = structlog.get_logger(__name__)
@@ -124,6 +124,7 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._publish = load_script(redis, "results_publish")
         self._ack = load_script(redis, "entries_ack")
+        self._reader = GroupReader(redis, WORKERS_GROUP, self.worker_id)
         s = self.settings
         self._durability = Durability(redis, s.wait_replicas, s.wait_timeout_ms)
         self._stopping = anyio.Event()
@@ -219,10 +220,8 @@ class Worker:
     ) -> list[tuple[str, Entry]]:
         """New deliveries; none (after a pause) while the store is away."""
         try:
-            reply = await self.redis.xreadgroup(
-                WORKERS_GROUP, self.worker_id, streams, count=count,  # type: ignore[arg-type]
-                block=self.settings.block_ms if wait else None,
-            )  # fmt: skip
+            block_ms = self.settings.block_ms if wait else None
+            found = await self._reader.read(streams, count=count, block_ms=block_ms)
         except Exception as exc:  # a worker outlives its store's failures
             if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
                 await self.queue.ensure_groups(self.kinds)  # a stream was deleted: start again
@@ -230,7 +229,7 @@ class Worker:
                 await self._pause("read", exc)
             return []
         self._outages = 0
-        return group_entries(reply)
+        return found
 
     async def _pause(self, step: str, exc: Exception) -> None:
         """After a failed step: one line while the store is away (a traceback for anything
