@@ -33,6 +33,9 @@ class Task(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     fence: int = 0
     trace_id: str
 
+    def __post_init__(self) -> None:
+        _known_version(self.v)
+
     @property
     def chunk_id(self) -> str | None:
         chunk = self.payload.get("chunkId")
@@ -58,6 +61,10 @@ class _Report(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     attempt: int
     fence: int
     chunk_id: str | None = None
+
+    def __post_init__(self) -> None:
+        _known_version(self.v)
+
     duration_ms: float
     finished_at: datetime
 
@@ -123,6 +130,13 @@ class Heartbeat(msgspec.Struct, rename="camel", frozen=True, kw_only=True):
     started_at: datetime
     sent_at: datetime
     version: str
+
+
+def _known_version(v: int) -> None:
+    """A message of another protocol version is refused, not misread: a task is dead-lettered
+    with this reason, a report parked with it."""
+    if v != VERSION:
+        raise ValueError(f"protocol version {v} is not supported (this side speaks {VERSION})")
 
 
 _encoder = msgspec.json.Encoder()

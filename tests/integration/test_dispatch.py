@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 import anyio
+import msgspec
 import pytest
 from redis.asyncio import Redis
 
@@ -153,6 +154,8 @@ async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis:
     good = new_task("ping", "nike", {}, fence=0, max_attempts=3)
     unknown = new_task("paint", "nike", {}, fence=0, max_attempts=3)
     await redis.xadd(stream, {FIELD: encode(unknown)})  # a kind on the wrong stream
+    future = msgspec.json.decode(encode(new_task("ping", "nike", {}, fence=0, max_attempts=3)))
+    await redis.xadd(stream, {FIELD: encode({**future, "v": 2})})  # a version this side lacks
     await redis.xadd(stream, {FIELD: encode(good)})
     seen: list[str] = []
 
@@ -164,8 +167,10 @@ async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis:
     assert seen == [good.task_id]
     letters = (await queue.dead_page(10, None)).letters
     reasons = sorted(letter.error.type for _, letter in letters)
-    assert reasons == ["MalformedTask", "MalformedTask", "UnknownKind"]
+    assert reasons == ["MalformedTask", "MalformedTask", "MalformedTask", "UnknownKind"]
     assert "not json" in {letter.raw for _, letter in letters}
+    messages = {letter.error.message for _, letter in letters}
+    assert any("protocol version 2 is not supported" in message for message in messages)
 
 
 async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:

@@ -9,6 +9,7 @@ from orchestrator.protocol import (
     FailureReport,
     ResultReport,
     TaskError,
+    decode_envelope,
     decode_report,
     decode_task,
     encode,
@@ -51,6 +52,19 @@ def test_reports_are_told_apart_by_their_type() -> None:
 def test_invalid_tasks_are_rejected(raw: bytes) -> None:
     with pytest.raises((ValueError, TypeError)):
         decode_task(raw)
+
+
+def test_a_message_of_another_protocol_version_is_refused_not_misread() -> None:
+    task = json.loads(encode(new_task("analyze", "nike", {}, fence=1, max_attempts=5)))
+    with pytest.raises(ValueError, match="protocol version 2 is not supported"):
+        decode_task(json.dumps({**task, "v": 2}))
+    report = ResultReport(
+        task_id="t", kind="noop", brand="b", worker_id="w", attempt=1, fence=1,
+        result=None, duration_ms=1.0, finished_at=utcnow(),
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="protocol version 3"):
+        decode_envelope(json.dumps({**json.loads(encode(report)), "v": 3}))
+    assert decode_envelope(encode(report)).task_id == "t"
 
 
 def test_the_protocol_document_shows_the_current_schemas() -> None:
