@@ -19,6 +19,7 @@ from orchestrator.keys import Keys
 from orchestrator.llm import LLMWriter
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
+from orchestrator.store.connection import OUTAGES
 from orchestrator.summarize import Summary, grounded
 from orchestrator.summary_cache import SummaryCache
 
@@ -122,6 +123,9 @@ class SummaryWatch:
                 await self.summaries.refresh(brand)
             except RegistryError:  # deleted since: nothing to summarize
                 log.info("summary.skipped", brand=brand, reason="not registered")
-            except Exception:  # the store is away, say: try again later, the others go on
+            except OUTAGES as exc:  # the store is away: one line, not a traceback per brand
+                log.warning("summary.failed", brand=brand, error=str(exc) or type(exc).__name__)
+                self._due.setdefault(brand, time.monotonic() + self.every_s * 5)
+            except Exception:  # try again later, the others go on
                 log.exception("summary.failed", brand=brand)
                 self._due.setdefault(brand, time.monotonic() + self.every_s * 5)

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from orchestrator.keys import Keys
 from orchestrator.protocol import Heartbeat, encode
+from orchestrator.store.connection import OUTAGES
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +40,8 @@ class HeartbeatPublisher:
         while not stopping.is_set():
             try:
                 await self.publish()
+            except OUTAGES as exc:  # the store is away: one line per missed beat
+                log.warning("heartbeat.failed", error=str(exc) or type(exc).__name__)
             except Exception:  # a missed heartbeat must not stop the worker
                 log.exception("heartbeat.failed")
             with anyio.move_on_after(self.every_s):
