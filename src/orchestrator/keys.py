@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -121,15 +122,16 @@ class Keys:
     def partition(self, index: int) -> Partition:
         if not 0 <= index < self.partitions:
             raise ValueError(f"partition {index} of {self.partitions}")
-        return Partition(self.prefix, index)
+        return self.all_partitions[index]
 
     def partition_for(self, slug: str) -> Partition:
         """The partition carrying the brand's tasks and results."""
         return self.partition(zlib.crc32(slug.encode()) % self.partitions)
 
-    @property
-    def all_partitions(self) -> list[Partition]:
-        return [Partition(self.prefix, index) for index in range(self.partitions)]
+    @cached_property
+    def all_partitions(self) -> tuple[Partition, ...]:
+        """Made once: dispatch and the workers' flushes look a partition up per task."""
+        return tuple(Partition(self.prefix, index) for index in range(self.partitions))
 
     @property
     def workers(self) -> str:

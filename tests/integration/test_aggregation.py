@@ -211,12 +211,18 @@ async def test_a_list_consumed_by_another_replica_meanwhile_is_not_trimmed_twice
     assert await redis.llen(key) == 5
 
 
-async def test_spike_watch_finds_an_injected_spike_once_its_hour_is_complete(
-    redis: Redis, collection: Parts
-) -> None:
+def spiking_hours() -> tuple[datetime, list[int]]:
+    """36 hours of steady noise from 40 hours ago, hour 30 a spike of 250 mentions."""
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=40)
     volumes = [30 + (i * 7) % 11 for i in range(36)]
     volumes[30] = 250
+    return start, volumes
+
+
+async def test_spike_watch_finds_an_injected_spike_once_its_hour_is_complete(
+    redis: Redis, collection: Parts
+) -> None:
+    start, volumes = spiking_hours()
     for i, volume in enumerate(volumes):
         hour = start + timedelta(hours=i)
         await redis.hset(KEYS.expected("nike"), f"hour:{int(hour.timestamp() * 1000)}", volume)
@@ -249,9 +255,7 @@ async def test_spike_watch_finds_an_injected_spike_once_its_hour_is_complete(
 async def test_two_replicas_evaluating_one_spike_at_once_record_it_once(
     redis: Redis, collection: Parts
 ) -> None:
-    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=40)
-    volumes = [30 + (i * 7) % 11 for i in range(36)]
-    volumes[30] = 250
+    start, volumes = spiking_hours()
     results = [hourly(f"h{i}", start + timedelta(hours=i), v) for i, v in enumerate(volumes)]
     await publish(redis, *(report(r, "nike", task_id=r["chunkId"]) for r in results))
     await collection.drain_results()

@@ -171,3 +171,39 @@ async def test_a_collector_reads_only_its_partition(redis: Redis) -> None:
         "orch:{results:1}:stream",
         "orch:{results:2}:stream",
     ]
+
+
+async def test_a_busy_partition_takes_every_slot_the_idle_ones_do_not_hold(
+    redis: Redis, queue: TaskQueue
+) -> None:
+    """Concurrency 6 over three partitions, all the work in one: the two idle partitions'
+    readers hold one slot each, the busy one runs four at once, and nothing starves."""
+    lease = await leader(redis)
+    await queue.ensure_groups(["ping"])
+    slug = BRANDS[1][0]
+    tasks = [new_task("ping", slug, {}, fence=lease.fence, max_attempts=3) for _ in range(12)]
+    assert set(await queue.dispatch(lease, [(task, 20) for task in tasks], 100)) == {"ok"}
+    running = peak = 0
+    done: list[str] = []
+    release, four_running = anyio.Event(), anyio.Event()
+
+    async def ping(task: Task, _: Context) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        if running == 4:
+            four_running.set()
+        await release.wait()
+        running -= 1
+        done.append(task.task_id)
+
+    settings = WorkerSettings(concurrency=6, block_ms=200, burst=True)
+    worker = Worker(redis, {"ping": ping}, keys=KEYS, settings=settings)
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as group:
+            group.start_soon(worker.run)
+            await four_running.wait()
+            await anyio.sleep(0.3)  # longer than an idle read: nobody gives a slot back
+            assert peak == 4
+            release.set()
+    assert sorted(done) == sorted(task.task_id for task in tasks)
