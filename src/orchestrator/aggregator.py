@@ -23,7 +23,13 @@ from threadpoolctl import threadpool_limits
 
 from orchestrator.aggregate import RETENTION_MS, Delta, seen_ms
 from orchestrator.chunk_result import ChunkResult, InvalidResultError
-from orchestrator.clusters import BrandClusters, MergeSettings, decode_cluster, encode_cluster
+from orchestrator.clusters import (
+    BrandClusters,
+    Checked,
+    MergeSettings,
+    decode_cluster,
+    encode_cluster,
+)
 from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
 from orchestrator.store.durability import Durability
@@ -171,21 +177,22 @@ class Aggregator:
         cached = self._cache.get(brand)
         delta = Delta()
         accepted: list[ChunkResult] = []
+        checked: list[Checked] = []
+        dimensions: dict[str, int] = {}  # of the models in ``checked``
         for result in results:
-            cluster_ids: list[str] = []
             if result.clusters:
                 assert cached is not None  # loaded by _round
                 try:
-                    vectors = cached.clusters.check(result)
+                    vectors = cached.clusters.check(result, dimensions)
+                    checked.append((result, seen_ms(result), vectors))
                 except InvalidResultError as exc:
                     outcome.invalid.append((result, exc.reason))
                     continue
-                cluster_ids = cached.clusters.apply(result, seen_ms(result), vectors)
-                self.metrics.clusters_aggregated.inc(len(result.clusters))
-            delta.add(result, cluster_ids, now_ms)
             accepted.append(result)
-        if cached is not None:
-            cached.clusters.evict()
+        merged = iter(cached.clusters.apply_all(checked) if cached is not None else [])
+        for result in accepted:
+            delta.add(result, next(merged) if result.clusters else [], now_ms)
+        self.metrics.clusters_aggregated.inc(sum(len(result.clusters) for result, _, _ in checked))
         if cached is None or not (cached.clusters.changed or cached.clusters.removed):
             return _Plan(accepted, delta, "", [], [])
         clusters = cached.clusters

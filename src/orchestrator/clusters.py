@@ -2,7 +2,9 @@
 
 An incoming cluster merges into the existing cluster whose centroid is most similar, when that
 similarity reaches the threshold; similarities to every centroid of the same embedding model and
-dimension are computed at once as one matrix-vector product. Two rules (docs/aggregation.md):
+dimension come from matrix products: a batch's incoming centroids are compared with the brand's
+in blocks, one matrix product per block, and each merge updates the products it changes, so the
+outcome is the one of merging the centroids one at a time. Two rules (docs/aggregation.md):
 
 - ``cosine``: raw cosine similarity, the original platform's rule, the default for centroids
   from external workers;
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -32,6 +34,7 @@ from orchestrator.types import MergeRule
 
 Vector = npt.NDArray[np.float64]
 Vector32 = npt.NDArray[np.float32]
+Checked = tuple[ChunkResult, int, list[Vector32 | None]]  # a result, its time, its centroids
 
 OWN_MODEL_PREFIX = "orchestrator/"  # embedding models of our reference workers
 _TOLERANCE = 1e-6  # centroids are stored as float32: "at the threshold" means within this
@@ -42,6 +45,7 @@ _HOUR_MS = 3_600_000
 _COMPONENT_LIMIT = 1e6  # as for JSON centroids (chunk_result.Component)
 _MIN_TO_CENTRE = 3  # centroids needed before the centred rule applies (raw cosine until then)
 _RECENTRE = 1e-3  # the centred rule re-centres when the mean moved by this share of its length
+_BLOCK_VECTORS = 128  # incoming centroids per block: one matrix product compares them all
 
 
 @dataclass(frozen=True)
@@ -85,15 +89,43 @@ encode_cluster = msgspec.msgpack.Encoder().encode
 decode_cluster = msgspec.msgpack.Decoder(Cluster).decode
 
 
+@dataclass(frozen=True)
+class _Block:
+    """The incoming centroids of a block, as rows of ``matrix``, with their products."""
+
+    matrix: Vector32
+    weights: Vector32  # max(size, 1) of each
+    gram: Vector32  # matrix @ matrix.T
+    total: Vector32  # T0: the group's weighted sum of rows at the start (centred rule)
+    to_total: Vector32  # matrix @ total
+
+    def products(self, vector: Vector32, slot: int | None) -> Vector32:
+        """``vector``'s products with the block's centroids (a slot's: its row of ``gram``)."""
+        products: Vector32 = self.matrix @ vector if slot is None else self.gram[slot]
+        return products
+
+    def to_total_of(self, vector: Vector32, slot: int | None) -> float:
+        return float(vector @ self.total if slot is None else self.to_total[slot])
+
+
 @dataclass
 class _Group:
     """The clusters of one (model, dimension): their centroids as rows of one float32 matrix
-    (as they are stored), so the similarity to every row is one matrix-vector product.
+    (as they are stored), so the similarity to every row is one matrix product.
 
     Centred cosine needs no centred matrix: (r-m).(x-m) = r.x - r.m - x.m + m.m and
     |r-m|^2 = |r|^2 - 2 r.m + m.m; ``prepare`` computes every r.m and 1/|r-m| once per result,
     and writes keep them current. A similarity within ``_RECHECK`` of the threshold is computed
-    again in float64 before it decides."""
+    again in float64 before it decides.
+
+    During a block (``begin`` ... ``end``), ``dots`` holds every row's product with every
+    centroid of the block, so a comparison reads a column instead of multiplying. A merge
+    makes a row (1-s) r + s x_k, so its products become (1-s) r.x + s x_k.x (from the block's
+    ``gram``); a new row's products are its column of ``gram``. For the centred rule,
+    ``projections`` holds every r.T0 (T0: the weighted sum of the rows when the block began),
+    kept the same way: each merge or new row adds w_k x_k to the sum, so r.m is
+    (r.T0 + sum of w_k r.x_k over the block's centroids so far) / weight, without a pass over
+    the rows' components."""
 
     dimension: int
     weighted: bool = False  # keep ``total`` and ``weight`` (the centred rule's mean needs them)
@@ -111,20 +143,75 @@ class _Group:
         self._mean32 = np.zeros(self.dimension, np.float32)
         self.total = np.zeros(self.dimension)  # sum of weight * row, kept as rows change
         self.weight = 0.0
+        self.block: _Block | None = None
+        self.dots: Vector32 | None = None  # during a block: block's centroid x row (columns)
+        self.projections: Vector | None = None  # during a block, centred rule: r.T0
 
-    def add(self, cluster_id: str, vector: Vector32, size: float) -> None:
+    def _arrays(self) -> list[str]:
+        """The per-row arrays (grown and moved together)."""
+        names = ["rows", "squares", "sizes", "row_mean", "inverse"]
+        return names if self.projections is None else [*names, "projections"]
+
+    def begin(self, vectors: list[Vector32], weights: list[float]) -> None:
+        """Start a block: ``vectors`` (with their weights, max(size, 1)) will be compared and
+        merged in this order, each named by its position (its slot)."""
+        matrix = np.vstack(vectors)
+        n, capacity = len(self.ids), len(self.rows)
+        dots = self.dots = np.empty((len(vectors), capacity), np.float32)  # past n: on add
+        dots[:, :n] = matrix @ self.rows[:n].T  # a centroid's products with the rows: one row
+        total = self.total.astype(np.float32)
+        if self.weighted:
+            projections = self.projections = np.zeros(capacity)
+            projections[:n] = self.rows[:n] @ total
+        gram, to_total = matrix @ matrix.T, matrix @ total
+        self.block = _Block(matrix, np.array(weights, np.float32), gram, total, to_total)
+
+    def end(self) -> None:
+        self.block = self.dots = self.projections = None
+
+    def add(self, cluster_id: str, vector: Vector32, size: float, slot: int | None = None) -> None:
         n = len(self.ids)
         if n == len(self.sizes):  # grow by doubling: appends stay amortised O(d)
-            for name in ("rows", "squares", "sizes", "row_mean", "inverse"):
+            for name in self._arrays():
                 array = getattr(self, name)
                 setattr(self, name, np.concatenate([array, np.zeros_like(array)]))
+            if self.dots is not None:
+                self.dots = np.concatenate([self.dots, np.zeros_like(self.dots)], axis=1)
         self.ids.append(cluster_id)
         self._index[cluster_id] = n
+        if self.block is not None and self.dots is not None:
+            self.dots[:, n] = self.block.products(vector, slot)
+            if self.projections is not None:
+                self.projections[n] = self.block.to_total_of(vector, slot)
         self.update(cluster_id, vector, size)
 
     def row(self, cluster_id: str) -> Vector32:
         row: Vector32 = self.rows[self._index[cluster_id]]
         return row
+
+    def blend(
+        self, cluster_id: str, vector: Vector32, share: float, size: float, slot: int | None
+    ) -> None:
+        """Make the row (1 - share) * row + share * vector, of weight ``size``."""
+        index = self._index[cluster_id]
+        keep, take = np.float32(1.0 - share), np.float32(share)
+        row = self.rows[index]
+        row *= keep
+        row += vector * take
+        if self.weighted:  # the weighted sum gains the vector's weight times it (exactly so
+            added = size * share  # in real numbers; the rows are float32 roundings of theirs)
+            self.total += added * vector
+            self.weight += added
+        if self.block is not None and self.dots is not None:
+            dots = self.dots[:, index]
+            dots *= keep
+            dots += self.block.products(vector, slot) * take
+            if self.projections is not None:
+                self.projections[index] = (1.0 - share) * self.projections[
+                    index
+                ] + share * self.block.to_total_of(vector, slot)
+        self.sizes[index] = max(size, 1.0)
+        self._settle(index)
 
     def update(self, cluster_id: str, vector: Vector32, size: float) -> None:
         index = self._index[cluster_id]
@@ -132,9 +219,14 @@ class _Group:
         self.rows[index] = vector
         self.sizes[index] = max(size, 1.0)
         self._account(index, 1.0)
-        square = self.squares[index] = float(vector @ vector)
+        self._settle(index)
+
+    def _settle(self, index: int) -> None:
+        """Bring a row's norms up to date once its centroid changed."""
+        row = self.rows[index]
+        square = self.squares[index] = float(row @ row)
         if self.mean is not None:
-            row_mean = self.row_mean[index] = float(vector @ self._mean32)
+            row_mean = self.row_mean[index] = float(row @ self._mean32)
             square = square - 2 * row_mean + self._mean_square
         self.inverse[index] = 1.0 / math.sqrt(max(square, 1e-30))
 
@@ -150,16 +242,20 @@ class _Group:
         last = len(self.ids) - 1
         if index != last:
             moved = self.ids[last]
-            for array in (self.rows, self.squares, self.sizes, self.row_mean, self.inverse):
+            for name in self._arrays():
+                array = getattr(self, name)
                 array[index] = array[last]
+            if self.dots is not None:
+                self.dots[:, index] = self.dots[:, last]
             self.ids[index] = moved
             self._index[moved] = index
         self.ids.pop()
 
-    def prepare(self, mean: Vector | None) -> None:
+    def prepare(self, mean: Vector | None, coming: slice | None = None) -> None:
         """Centre the following similarities on ``mean`` (None: raw cosine). A mean that
         moved less than ``_RECENTRE`` of its length since the last centring is not worth a
-        pass over every row: the group stays centred where it was."""
+        pass over every row: the group stays centred where it was. ``coming``: the slots of
+        the result's centroids in the block, which the mean includes."""
         if mean is None and self.mean is None:
             return
         if mean is not None and self.mean is not None:
@@ -172,16 +268,27 @@ class _Group:
         if mean is not None:
             self._mean_square = float(mean @ mean)
             self._mean32 = mean.astype(np.float32)  # float32 products: no float64 matrix copy
-            self.row_mean[:n] = self.rows[:n] @ self._mean32
+            block, dots, projections = self.block, self.dots, self.projections
+            if block is not None and dots is not None and projections is not None and coming:
+                weights = block.weights[: coming.stop]
+                weight = self.weight + float(block.weights[coming].sum())
+                self.row_mean[:n] = (projections[:n] + weights @ dots[: coming.stop, :n]) / weight
+            else:
+                self.row_mean[:n] = self.rows[:n] @ self._mean32
             squares = squares - 2 * self.row_mean[:n] + self._mean_square
         self.inverse[:n] = 1.0 / np.sqrt(np.maximum(squares, 1e-30))
 
-    def most_similar(self, vector: Vector32, threshold: float) -> tuple[str, float] | None:
+    def most_similar(
+        self, vector: Vector32, threshold: float, slot: int | None = None
+    ) -> tuple[str, float] | None:
         """The most similar cluster and its similarity, or None when the group is empty."""
         n = len(self.ids)
         if n == 0:
             return None
-        dots = self.rows[:n] @ vector
+        if slot is not None and self.dots is not None:
+            dots = self.dots[slot, :n]
+        else:
+            dots = self.rows[:n] @ vector
         square = float(vector @ vector)
         if self.mean is None:
             scores = dots * self.inverse[:n]
@@ -226,11 +333,15 @@ class BrandClusters:
                 return dimension
         return None
 
-    def check(self, result: ChunkResult) -> list[Vector32 | None]:
+    def check(
+        self, result: ChunkResult, coming: dict[str, int] | None = None
+    ) -> list[Vector32 | None]:
         """The result's centroids as float32 vectors (None where a cluster has none, or a zero
         one), read as one matrix; refuses a dimension other than the brand's for the model,
-        and float32 centroids that are not finite or out of range."""
-        known = self.dimension_of(result.model)
+        and float32 centroids that are not finite or out of range. ``coming``: the dimension
+        of each model in the results checked before this one and not yet applied (updated)."""
+        coming = {} if coming is None else coming
+        known = self.dimension_of(result.model) or coming.get(result.model)
         present: list[int] = []
         parts: list[bytes] = []
         for index, incoming in enumerate(result.clusters):
@@ -244,44 +355,99 @@ class BrandClusters:
                 )
             present.append(index)
             raw = incoming.centroid_f32
-            parts.append(raw if raw is not None else np.array(incoming.centroid, "<f4").tobytes())
+            if raw is None:
+                raw = np.fromiter(incoming.centroid or (), "<f4", given).tobytes()
+            parts.append(raw)
         vectors: list[Vector32 | None] = [None] * len(result.clusters)
         if not present:
             return vectors
         matrix = np.frombuffer(b"".join(parts), dtype="<f4").reshape(len(present), -1)
-        valid = (np.abs(matrix) <= _COMPONENT_LIMIT).all(axis=1)  # NaN compares False
-        if not valid.all():
+        if not np.abs(matrix).max() <= _COMPONENT_LIMIT:  # NaN compares False
+            valid = (np.abs(matrix) <= _COMPONENT_LIMIT).all(axis=1)
             index = present[int(np.argmin(valid))]
             raise InvalidResultError(
                 f"centroid components must be finite and within ±{_COMPONENT_LIMIT:g}"
                 f" - at `$.clusters[{index}].centroidF32`"
             )
+        coming.setdefault(result.model, matrix.shape[1])
         nonzero = cast(list[bool], matrix.any(axis=1).tolist())
         for index, row, given in zip(present, matrix, nonzero, strict=True):
             vectors[index] = row if given else None
         return vectors
 
+    def apply_all(self, checked: Sequence[Checked]) -> list[list[str]]:
+        """Merge every cluster of each result in turn (with its time and its vectors from
+        ``check``); for each, the ids merged into or created. The centroids are compared a
+        block at a time (``_Group.begin``), with the outcome of merging them one by one, and
+        the brand is brought back to its maximum (``evict``) after each block."""
+        merged: list[list[str]] = []
+        for block in _blocks(checked):
+            slots = self._begin(block)
+            try:
+                for (result, seen_ms, vectors), its_slots in zip(block, slots, strict=True):
+                    merged.append(self.apply(result, seen_ms, vectors, its_slots))
+            finally:
+                for group in self._groups.values():
+                    group.end()
+            self.evict()
+        return merged
+
+    def _begin(self, block: Sequence[Checked]) -> list[list[int | None]]:
+        """Start a block in every group it reaches; each centroid's slot in its group."""
+        gathered: dict[tuple[str, int], tuple[list[Vector32], list[float]]] = {}
+        slots: list[list[int | None]] = []
+        for result, _, vectors in block:
+            given = next((v for v in vectors if v is not None), None)
+            if given is None:
+                slots.append([None] * len(vectors))
+                continue
+            key = (result.model, len(given))  # one dimension per result (checked)
+            found, weights = gathered.setdefault(key, ([], []))
+            its_slots: list[int | None] = []
+            for incoming, vector in zip(result.clusters, vectors, strict=True):
+                its_slots.append(None if vector is None else len(found))
+                if vector is not None:
+                    found.append(vector)
+                    weights.append(max(incoming.true_size, 1))
+            slots.append(its_slots)
+        for (model, dimension), (found, weights) in gathered.items():
+            self._group(model, dimension).begin(found, weights)
+        return slots
+
     def apply(
-        self, result: ChunkResult, seen_ms: int, vectors: list[Vector32 | None] | None = None
+        self,
+        result: ChunkResult,
+        seen_ms: int,
+        vectors: list[Vector32 | None] | None = None,
+        slots: list[int | None] | None = None,
     ) -> list[str]:
-        """Merge every cluster of one result (``vectors``: from ``check``); the ids merged into
-        or created. The brand may exceed its maximum until ``evict`` (once per batch)."""
+        """Merge every cluster of one result (``vectors``: from ``check``; ``slots``: their
+        places in the current block); the ids merged into or created. The brand may exceed its
+        maximum until ``evict``."""
         if vectors is None:
             vectors = self.check(result)
+        if slots is None:
+            slots = [None] * len(vectors)
         given = next((v for v in vectors if v is not None), None)
         if given is not None:  # the group exists before the first merge, centred if need be
-            key = (result.model, len(given))
-            group = self._groups.get(key) or self._groups.setdefault(
-                key, self._new_group(result.model, len(given))
-            )
+            group = self._group(result.model, len(given))
             sizes = [max(incoming.true_size, 1) for incoming in result.clusters]
-            group.prepare(self._mean(result.model, vectors, sizes))
+            taken = [slot for slot in slots if slot is not None]
+            coming = slice(taken[0], taken[-1] + 1) if taken else None
+            group.prepare(self._mean(result.model, vectors, sizes), coming)
         return [
-            self.merge(incoming, vector, result.model, seen_ms)
-            for incoming, vector in zip(result.clusters, vectors, strict=True)
+            self.merge(incoming, vector, result.model, seen_ms, slot)
+            for incoming, vector, slot in zip(result.clusters, vectors, slots, strict=True)
         ]
 
-    def merge(self, incoming: ClusterIn, vector: Vector32 | None, model: str, seen_ms: int) -> str:
+    def merge(
+        self,
+        incoming: ClusterIn,
+        vector: Vector32 | None,
+        model: str,
+        seen_ms: int,
+        slot: int | None = None,
+    ) -> str:
         """Merge one cluster into the most similar of its group (as the group is prepared), or
         add it; the id it merged into or was given."""
         dimension = 0 if vector is None else len(vector)
@@ -291,12 +457,12 @@ class BrandClusters:
             same = self.by_id.get(incoming.id)
             target = same.id if same is not None and same.dimension == 0 else None
         elif group is not None:
-            found = group.most_similar(vector, self.settings.threshold)
+            found = group.most_similar(vector, self.settings.threshold, slot)
             if found is not None and found[1] >= self.settings.threshold - _TOLERANCE:
                 target = found[0]
         if target is None:
-            return self._create(incoming, model, vector, seen_ms)
-        self._absorb(self.by_id[target], incoming, vector, seen_ms)
+            return self._create(incoming, model, vector, seen_ms, slot)
+        self._absorb(self.by_id[target], incoming, vector, seen_ms, slot)
         return target
 
     def _mean(self, model: str, vectors: list[Vector32 | None], sizes: list[int]) -> Vector | None:
@@ -312,10 +478,10 @@ class BrandClusters:
         count = len(given) + (len(group.ids) if group else 0)
         if count < _MIN_TO_CENTRE:
             return None
-        for vector, size in given:
-            total = total + vector * size
-            weight += size
-        mean: Vector = total / weight
+        weights = np.array([size for _, size in given], np.float64)
+        mean: Vector = (total + weights @ np.vstack([v for v, _ in given])) / (
+            weight + float(weights.sum())
+        )
         return mean
 
     def evict(self) -> list[str]:
@@ -342,19 +508,26 @@ class BrandClusters:
             cluster.centroid = group.row(cluster_id).astype("<f4").tobytes()
         return cluster
 
-    def _index(self, cluster: Cluster) -> None:
+    def _index(self, cluster: Cluster, slot: int | None = None) -> None:
         self.by_id[cluster.id] = cluster
-        key = (cluster.model, cluster.dimension)
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = self._new_group(cluster.model, cluster.dimension)
-        group.add(cluster.id, cluster.vector(), cluster.size)
+        group = self._group(cluster.model, cluster.dimension)
+        group.add(cluster.id, cluster.vector(), cluster.size, slot)
 
-    def _new_group(self, model: str, dimension: int) -> _Group:
-        return _Group(dimension, weighted=self.settings.rule_for(model) is MergeRule.CENTRED)
+    def _group(self, model: str, dimension: int) -> _Group:
+        """The group of (model, dimension), made if new (centred if its rule is)."""
+        group = self._groups.get((model, dimension))
+        if group is None:
+            weighted = self.settings.rule_for(model) is MergeRule.CENTRED
+            group = self._groups[(model, dimension)] = _Group(dimension, weighted=weighted)
+        return group
 
     def _create(
-        self, incoming: ClusterIn, model: str, vector: Vector32 | None, seen_ms: int
+        self,
+        incoming: ClusterIn,
+        model: str,
+        vector: Vector32 | None,
+        seen_ms: int,
+        slot: int | None = None,
     ) -> str:
         cluster_id, suffix = incoming.id, 1
         while cluster_id in self.by_id or cluster_id in self.removed:
@@ -373,19 +546,22 @@ class BrandClusters:
             spike=incoming.spike,
             representatives=list(incoming.representatives[:_MAX_REPRESENTATIVES]),
         )
-        self._index(cluster)
+        self._index(cluster, slot)
         self.changed.add(cluster_id)
         return cluster_id
 
     def _absorb(
-        self, cluster: Cluster, incoming: ClusterIn, vector: Vector32 | None, seen_ms: int
+        self,
+        cluster: Cluster,
+        incoming: ClusterIn,
+        vector: Vector32 | None,
+        seen_ms: int,
+        slot: int | None = None,
     ) -> None:
         old, new = max(cluster.size, 1), max(incoming.true_size, 1)
-        group = self._groups[(cluster.model, cluster.dimension)]
         if vector is not None:
-            share = np.float32(new / (old + new))
-            merged: Vector32 = group.row(cluster.id) * (np.float32(1.0) - share) + vector * share
-            group.update(cluster.id, merged, old + new)
+            group = self._groups[(cluster.model, cluster.dimension)]
+            group.blend(cluster.id, vector, new / (old + new), old + new, slot)
         cluster.sentiment = (cluster.sentiment * old + incoming.sentiment_score * new) / (old + new)
         cluster.size += incoming.true_size
         if len(cluster.sample) < self.settings.sample_size:  # the sample keeps the first ids
@@ -404,6 +580,18 @@ class BrandClusters:
             extra = [rep for rep in incoming.representatives if rep.id not in known]
             cluster.representatives = [*cluster.representatives, *extra][:_MAX_REPRESENTATIVES]
         self.changed.add(cluster.id)
+
+
+def _blocks(checked: Sequence[Checked]) -> Iterator[Sequence[Checked]]:
+    """Whole results, about ``_BLOCK_VECTORS`` centroids a block."""
+    start = count = 0
+    for end, (_, _, vectors) in enumerate(checked, 1):
+        count += sum(vector is not None for vector in vectors)
+        if count >= _BLOCK_VECTORS:
+            yield checked[start:end]
+            start, count = end, 0
+    if start < len(checked):
+        yield checked[start:]
 
 
 def _unique(ids: list[str], limit: int) -> list[str]:

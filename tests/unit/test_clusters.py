@@ -224,3 +224,71 @@ def test_a_float32_centroid_must_be_finite_and_in_range(value: float) -> None:
     packed = np.asarray([1.0, value], dtype="<f4").tobytes()
     with pytest.raises(InvalidResultError, match=r"\$\.clusters\[0\]\.centroidF32"):
         BrandClusters([], COSINE).check(chunk("c1", ClusterIn(id="a", centroid_f32=packed)))
+
+
+# A batch's centroids are compared a block at a time (one matrix product per block, products
+# kept current as merges change rows): the outcome must be the one of merging them one by one.
+
+
+def themed_batch(seed: int, results: int, prefix: str, themes_used: int) -> list[ChunkResult]:
+    """Results of 5 clusters each over the first ``themes_used`` of 40 anisotropic themes
+    (merges, new clusters and, with the centred rule, a moving mean), plus results without
+    centroids and of another model."""
+    shared = np.random.default_rng(0)
+    dimension = 48
+    common = shared.normal(size=dimension)
+    themes = shared.normal(size=(40, dimension))
+    rng = np.random.default_rng(seed)
+    batch = []
+    for i in range(results):
+        picked = rng.choice(themes_used, size=5, replace=False)
+        vectors = common + themes[picked] + rng.normal(scale=0.5, size=(5, dimension))
+        clusters = [
+            ClusterIn(id=f"{prefix}{i}-{j}", size=int(rng.integers(1, 40)), centroid=v.tolist())
+            for j, v in enumerate(vectors)
+        ]
+        batch.append(chunk(f"{prefix}{i}", *clusters, model="orchestrator/fixture"))
+        if i % 7 == 0:
+            batch.append(chunk(f"plain-{i}", ClusterIn(id=f"p{i % 3}", mentions=[f"m{i}"])))
+        if i % 11 == 0:
+            other = ClusterIn(id=f"o{i}", size=3, centroid=rng.normal(size=4).tolist())
+            batch.append(chunk(f"other-{i}", other, model="other"))
+    return batch
+
+
+@pytest.mark.parametrize("rule", [MergeRule.COSINE, MergeRule.CENTRED])
+def test_merging_a_batch_in_blocks_is_merging_each_result_in_turn(rule: MergeRule) -> None:
+    merge = MergeSettings(threshold=0.75, rule=rule, own_rule=rule, max_clusters=10_000)
+    seed = themed_batch(1, 20, "seed", themes_used=30)
+    batch = themed_batch(2, 120, "new", themes_used=40)  # 600 centroids: several blocks
+    one_by_one, in_blocks = BrandClusters([], merge), BrandClusters([], merge)
+    for brand in (one_by_one, in_blocks):
+        for i, result in enumerate(seed):
+            brand.apply(result, i)
+    expected = [one_by_one.apply(result, 100 + i) for i, result in enumerate(batch)]
+    checked = [(result, 100 + i, in_blocks.check(result)) for i, result in enumerate(batch)]
+    assert in_blocks.apply_all(checked) == expected
+    targets = Counter(cluster_id for ids in expected for cluster_id in ids)
+    assert sum(n for cluster_id, n in targets.items() if cluster_id.startswith("seed")) > 100
+    new = [n for cluster_id, n in targets.items() if cluster_id.startswith("new")]
+    assert len(new) >= 10  # new in the batch ...
+    assert sum(new) > 5 * len(new)  # ... then merged into
+    assert in_blocks.by_id.keys() == one_by_one.by_id.keys()
+    for cluster_id, cluster in one_by_one.by_id.items():
+        other = in_blocks.by_id[cluster_id]
+        assert (other.size, other.sample, other.absorbed) == (
+            cluster.size,
+            cluster.sample,
+            cluster.absorbed,
+        )
+        np.testing.assert_allclose(
+            in_blocks.stored(cluster_id).vector(), one_by_one.stored(cluster_id).vector(), atol=1e-5
+        )
+
+
+def test_a_batch_holds_one_dimension_per_model_before_any_is_applied() -> None:
+    brand = BrandClusters([], COSINE)
+    coming: dict[str, int] = {}
+    brand.check(chunk("c1", ClusterIn(id="a", centroid=[1.0, 0.0]), model="m"), coming)
+    with pytest.raises(InvalidResultError, match="dimension 3"):
+        brand.check(chunk("c2", ClusterIn(id="b", centroid=[1.0, 0.0, 0.0]), model="m"), coming)
