@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib import resources
 
 import httpx
 import pytest
 from redis import Redis as SyncRedis
 
+from orchestrator.demo.generate import RECALL_START
+from orchestrator.demo.load import demo_offset
 from orchestrator.store.embedded import EmbeddedServer
 from tests.harness import ServiceProcess, wait_until
 
@@ -22,6 +25,11 @@ def demo_brands() -> dict[str, str]:
     """slug → name of every demo brand."""
     raw = (resources.files("orchestrator.demo") / "brands.json").read_text()
     return {spec["slug"]: spec["name"] for spec in json.loads(raw)}
+
+
+def demo_recall() -> datetime:
+    """When the recall's spike begins in the demo as loaded today (its days move forward)."""
+    return RECALL_START + demo_offset(datetime.now(UTC).date())
 
 
 def demo_counts() -> dict[str, int]:

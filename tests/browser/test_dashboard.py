@@ -17,7 +17,7 @@ from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
 from orchestrator.keys import Keys
 from orchestrator.protocol import FIELD, Delivery, TaskError, decode_task, encode, new_task
 from orchestrator.store.embedded import EmbeddedServer
-from tests.demo import API_KEY, demo_brands
+from tests.demo import API_KEY, demo_brands, demo_recall
 from tests.harness import ServiceProcess, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]  # the demo takes about 45 s to analyse
@@ -80,7 +80,8 @@ def test_the_brand_list_shows_every_demo_brand(page: Page, demo: ServiceProcess)
         row = page.locator(f'tr[data-brand="{slug}"]')
         expect(row.get_by_role("link", name=name)).to_have_attribute("href", f"/brands/{slug}")
         expect(row.locator("svg.spark path")).to_have_count(1)
-    expect(page.locator('tr[data-brand="quillfern"] .badge.spike')).to_contain_text("27 Nov 14:00")
+    recall = f"{demo_recall():%d %b %H:%M}"
+    expect(page.locator('tr[data-brand="quillfern"] .badge.spike')).to_contain_text(recall)
     expect(page.locator(".badge.spike")).to_have_count(1)  # the recall, and nothing else
     expect(page.locator("#live-status")).to_contain_text("Live", timeout=15_000)
 
@@ -128,9 +129,11 @@ def test_the_spike_brand_shows_a_spike_marker(page: Page, demo: ServiceProcess) 
     page.goto(demo.url + "/brands/quillfern?range=all")
     marker = page.locator('[data-chart="volume"] .spike-marker')
     expect(marker).to_have_count(1)
-    expect(marker).to_have_attribute("aria-label", re.compile(r"^Spike 27 Nov 14:00 UTC"))
-    expect(page.locator(".spikes li")).to_contain_text("27 Nov 2026 14:00 UTC")
-    expect(page.locator(".summary .headline")).to_contain_text("spike on 27 Nov 14:00 UTC")
+    recall = demo_recall()
+    label = re.compile(rf"^Spike {recall:%d %b %H:%M} UTC")
+    expect(marker).to_have_attribute("aria-label", label)
+    expect(page.locator(".spikes li")).to_contain_text(f"{recall:%d %b %Y %H:%M} UTC")
+    expect(page.locator(".summary .headline")).to_contain_text(f"spike on {recall:%d %b %H:%M} UTC")
     calm = page.goto(demo.url + "/brands/tamsrow?range=all")
     assert calm is not None
     assert calm.ok

@@ -6,13 +6,14 @@ import json
 import re
 import statistics
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator.demo import generate
+from orchestrator.demo.load import demo_offset, mentions_by_brand
 
 DEMO = Path(generate.__file__).parent
 FIXTURES = Path(__file__).parent.parent / "fixtures"
@@ -90,6 +91,33 @@ def test_the_recall_is_the_spike_brands_busiest_hour(mentions: list[dict[str, An
     busiest, volume = hours.most_common(1)[0]
     assert volume > 5 * statistics.median(hours.values())
     assert "2026-11-27T14" <= busiest <= "2026-11-27T17"
+
+
+@pytest.mark.parametrize(
+    ("today", "days"),
+    [
+        (date(2026, 11, 20), 0),
+        (date(2026, 11, 29), 0),
+        (date(2026, 11, 30), 1),
+        (date(2027, 3, 1), 92),
+    ],
+)
+def test_the_demo_moves_forward_by_whole_days_to_end_the_day_before_it_is_loaded(
+    today: date, days: int
+) -> None:
+    assert demo_offset(today) == timedelta(days=days)
+
+
+def test_loaded_later_every_mention_moves_by_the_offset(mentions: list[dict[str, Any]]) -> None:
+    offset = demo_offset(date(2027, 3, 1))
+    moved = {
+        item["id"]: parse_time(item["createdAt"])
+        for items in mentions_by_brand(offset).values()
+        for item in map(json.loads, items)
+    }
+    assert len(moved) == len(mentions)
+    assert all(moved[m["id"]] - parse_time(m["createdAt"]) == offset for m in mentions)
+    assert max(moved.values()).date() == date(2027, 2, 28)
 
 
 def test_the_labelled_set_is_balanced_with_implicit_complaints() -> None:
