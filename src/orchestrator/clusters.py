@@ -285,11 +285,10 @@ class _Group:
         n = len(self.ids)
         if n == 0:
             return None
-        if slot is not None and self.dots is not None:
-            dots = self.dots[slot, :n]
+        if slot is not None and self.block is not None and self.dots is not None:
+            dots, square = self.dots[slot, :n], float(self.block.gram[slot, slot])
         else:
-            dots = self.rows[:n] @ vector
-        square = float(vector @ vector)
+            dots, square = self.rows[:n] @ vector, float(vector @ vector)
         if self.mean is None:
             scores = dots * self.inverse[:n]
         else:
@@ -434,7 +433,7 @@ class BrandClusters:
             sizes = [max(incoming.true_size, 1) for incoming in result.clusters]
             taken = [slot for slot in slots if slot is not None]
             coming = slice(taken[0], taken[-1] + 1) if taken else None
-            group.prepare(self._mean(result.model, vectors, sizes), coming)
+            group.prepare(self._mean(result.model, vectors, sizes, coming), coming)
         return [
             self.merge(incoming, vector, result.model, seen_ms, slot)
             for incoming, vector, slot in zip(result.clusters, vectors, slots, strict=True)
@@ -465,10 +464,17 @@ class BrandClusters:
         self._absorb(self.by_id[target], incoming, vector, seen_ms, slot)
         return target
 
-    def _mean(self, model: str, vectors: list[Vector32 | None], sizes: list[int]) -> Vector | None:
+    def _mean(
+        self,
+        model: str,
+        vectors: list[Vector32 | None],
+        sizes: list[int],
+        coming: slice | None = None,
+    ) -> Vector | None:
         """For the centred rule: the size-weighted mean of every centroid of the model, the
         brand's and the result's (merges keep weighted sums, so this is the mean of all that
-        ever merged). None for the cosine rule, or with too few centroids to centre on."""
+        ever merged). None for the cosine rule, or with too few centroids to centre on.
+        ``coming``: where the result's centroids stand in the group's block, if in one."""
         given = [(v, n) for v, n in zip(vectors, sizes, strict=True) if v is not None]
         if self.settings.rule_for(model) is not MergeRule.CENTRED or not given:
             return None
@@ -478,8 +484,12 @@ class BrandClusters:
         count = len(given) + (len(group.ids) if group else 0)
         if count < _MIN_TO_CENTRE:
             return None
-        weights = np.array([size for _, size in given], np.float64)
-        mean: Vector = (total + weights @ np.vstack([v for v, _ in given])) / (
+        if group is not None and group.block is not None and coming is not None:
+            weights, matrix = group.block.weights[coming], group.block.matrix[coming]
+        else:
+            weights = np.array([size for _, size in given], np.float32)
+            matrix = np.vstack([v for v, _ in given])
+        mean: Vector = (total + weights.astype(np.float64) @ matrix) / (
             weight + float(weights.sum())
         )
         return mean
