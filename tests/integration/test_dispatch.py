@@ -6,9 +6,12 @@ from collections import Counter
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import msgspec
 import pytest
+import structlog
 from redis.asyncio import Redis
+from structlog.testing import capture_logs
 
 from orchestrator.brand import BrandCreate, new_brand, now
 from orchestrator.collect import Collector
@@ -171,6 +174,32 @@ async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis:
     assert "not json" in {letter.raw for _, letter in letters}
     messages = {letter.error.message for _, letter in letters}
     assert any("protocol version 2 is not supported" in message for message in messages)
+
+
+async def test_each_task_logs_with_its_own_task_and_brand(redis: Redis) -> None:
+    queue = TaskQueue(redis, KEYS)
+    await queue.ensure_groups(["ping"])
+    stream = KEYS.partition(0).task_stream("ping")
+    tasks = [new_task("ping", brand, {}, fence=0, max_attempts=1) for brand in ("nike", "puma")]
+    for task in tasks:
+        await redis.xadd(stream, {FIELD: encode(task)})
+    log = structlog.get_logger()
+
+    async def ping(task: Task, _: Context) -> None:
+        await anyio.lowlevel.checkpoint()  # both tasks in flight at once, each in its own context
+        log.info("ping.handled")
+        if task.brand == "puma":
+            raise ValueError("no")
+
+    merge = structlog.contextvars.merge_contextvars
+    with anyio.fail_after(10), capture_logs(processors=[merge]) as logs:
+        await Worker(redis, {"ping": ping}, settings=FAST).run()
+    lines = {(line["event"], line.get("task"), line.get("brand")) for line in logs}
+    nike, puma = tasks
+    assert ("ping.handled", nike.task_id, "nike") in lines
+    assert ("ping.handled", puma.task_id, "puma") in lines
+    assert ("task.failed", puma.task_id, "puma") in lines  # the worker's own lines too
+    assert structlog.contextvars.get_contextvars() == {}  # nothing bound outside the tasks
 
 
 async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:
