@@ -23,7 +23,7 @@ from orchestrator.protocol import FIELD, Task, encode, new_task
 from orchestrator.registry import Registry
 from orchestrator.scheduler import Scheduler
 from orchestrator.worker import Context, Retry, Worker, WorkerSettings
-from tests.collection import build
+from tests.collection import build, publish, report
 
 KEYS = Keys()
 FAST = WorkerSettings(
@@ -287,4 +287,20 @@ async def test_releasing_a_task_twice_changes_nothing(redis: Redis) -> None:
     assert await queue.done(KEYS.partition(0), [first.task_id, first.task_id]) == ["nike", None]
     assert await queue.in_flight() == {"nike": 1, "*": 1}
     assert await queue.done(KEYS.partition(0), [first.task_id, second.task_id]) == [None, "nike"]
+    assert await queue.in_flight() == {}
+
+
+async def test_completed_tasks_are_counted_by_kind_once(redis: Redis) -> None:
+    lease = Lease(redis, KEYS, "replica-a", ttl_s=5)
+    assert await lease.refresh()
+    queue = TaskQueue(redis, KEYS)
+    tasks = [new_task(kind, "nike", {}, fence=lease.fence, max_attempts=3) for kind in "aab"]
+    assert await queue.dispatch(lease, [(task, 4) for task in tasks], 100) == ["ok"] * 3
+    parts = build(redis)
+    reports = [report(None, "nike", task_id=task.task_id, kind=task.kind) for task in tasks]
+    await publish(redis, *reports, reports[0])  # the first one delivered twice
+    assert await parts.drain_results() == 4
+    counted = parts.metrics.registry.get_sample_value
+    assert counted("orchestrator_tasks_completed_total", {"kind": "a"}) == 2
+    assert counted("orchestrator_tasks_completed_total", {"kind": "b"}) == 1
     assert await queue.in_flight() == {}
