@@ -35,3 +35,14 @@ def test_a_worker_of_other_kinds_does_not_load_the_analyze_handler() -> None:
     from orchestrator.worker.handlers import HANDLERS  # noqa: PLC0415 - after the probe
 
     assert list(HANDLERS) == ["noop", "analyze", "collect"]
+
+
+def test_the_worker_command_loads_none_of_the_services_libraries() -> None:
+    """Start-up is paid by every worker process: what only the service uses stays out."""
+    service_only = ("prometheus_client", "httpx", "starlette", "fastapi", "uvicorn", "granian")
+    probe = (
+        "import sys, orchestrator.cli, orchestrator.worker.process, orchestrator.worker.handlers; "
+        f"print(sorted(set({service_only!r}) & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
