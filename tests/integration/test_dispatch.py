@@ -304,3 +304,30 @@ async def test_completed_tasks_are_counted_by_kind_once(redis: Redis) -> None:
     assert counted("orchestrator_tasks_completed_total", {"kind": "a"}) == 2
     assert counted("orchestrator_tasks_completed_total", {"kind": "b"}) == 1
     assert await queue.in_flight() == {}
+
+
+async def test_a_large_batch_releases_each_task_once_and_empties_the_caps(redis: Redis) -> None:
+    lease = Lease(redis, KEYS, "replica-a", ttl_s=5)
+    assert await lease.refresh()
+    queue = TaskQueue(redis, KEYS)
+    brands = ("nike", "puma", "asics")
+    tasks = [
+        new_task("ping", brands[i % 3], {"chunkId": f"c{i}"} if i % 2 else {}, fence=lease.fence,
+                 max_attempts=3)
+        for i in range(2500)
+    ]  # fmt: skip
+    offers = [(task, 10_000) for task in tasks]
+    assert set(await queue.dispatch(lease, offers, 10_000)) == {"ok"}
+    p = KEYS.partition(0)
+    first, rest = tasks[:1200], tasks[1200:]
+    ids = [task.task_id for task in first]
+    released = await queue.done(p, [*ids, "unknown", ids[0], ids[1199]])
+    assert released == [task.brand for task in first] + [None, None, None]
+    in_flight = {brand: sum(task.brand == brand for task in rest) for brand in brands}
+    assert await queue.in_flight() == {**in_flight, "*": len(rest)}
+    assert await redis.hlen(p.task_active) == len(rest)
+    assert await redis.scard(p.task_chunks) == sum(task.chunk_id is not None for task in rest)
+    assert await queue.done(p, [task.task_id for task in rest]) == [task.brand for task in rest]
+    assert await queue.in_flight() == {}
+    assert await redis.exists(p.task_active, p.task_chunks) == 0
+    assert await queue.done(p, ids) == [None] * len(ids)
