@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import orchestrator.worker
 
@@ -46,3 +48,18 @@ def test_the_worker_command_loads_none_of_the_services_libraries() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_worker_that_cannot_start_leaves_garbage_collection_on(tmp_path: Path) -> None:
+    """``orchestrator worker`` turns collections off for its start-up, and back on."""
+    probe = (
+        "import gc; from typer.testing import CliRunner; from orchestrator.cli import app; "
+        "result = CliRunner().invoke(app, ['worker']); "
+        "print(type(result.exception).__name__, gc.isenabled())"
+    )
+    env = {name: value for name, value in os.environ.items() if name != "REDIS_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
+    assert done.stdout.split() == ["ConfigurationError", "True"]

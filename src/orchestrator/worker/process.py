@@ -97,6 +97,7 @@ async def _run(settings: Settings, options: WorkerOptions, handlers: dict[str, H
     # in every older one: a young generation of 10,000 objects (Python's default: 700) cut the
     # collector's time on that drain from ~4.5 to ~2.8 µs per task.
     gc.set_threshold(10_000, 10, 10)
+    gc.enable()  # `orchestrator worker` disables it for the imports of start-up
     try:
         await worker.run()
     finally:
