@@ -112,7 +112,7 @@ class Collector:
         async with self.redis.pipeline(transaction=False) as pipe:
             if woken:
                 pipe.zadd(self.keys.brand_due, woken, xx=True, lt=True)
-            self._ack.queue(pipe, [self.stream], [COLLECTORS_GROUP, *ids])
+            self._ack.queue(pipe, [self.stream], [COLLECTORS_GROUP, b" ".join(ids)])
             await pipe.execute()
 
     async def _completed(

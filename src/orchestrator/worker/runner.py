@@ -414,7 +414,7 @@ class Worker:
 
     def _queue_acks(self, pipe: Pipeline, by_stream: dict[str, list[bytes]]) -> None:
         for stream, ids in by_stream.items():
-            self._ack.queue(pipe, [stream], [WORKERS_GROUP, *ids])
+            self._ack.queue(pipe, [stream], [WORKERS_GROUP, b" ".join(ids)])
 
     async def _reclaim_forever(self) -> None:
         every_s = max(0.1, self.settings.visibility_timeout_s / 2)
