@@ -221,6 +221,44 @@ async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:
     assert await redis.xlen(stream) == 0
 
 
+async def test_a_task_that_outstays_the_grace_period_is_cancelled_and_left_for_reclaim(
+    redis: Redis,
+) -> None:
+    queue = TaskQueue(redis, KEYS)
+    await queue.ensure_groups(["ping"])
+    stream = KEYS.partition(0).task_stream("ping")
+    task = new_task("ping", "nike", {}, fence=0, max_attempts=3)
+    await redis.xadd(stream, {FIELD: encode(task)})
+    started = anyio.Event()
+    cancelled: list[str] = []
+
+    async def stuck(t: Task, _: Context) -> None:
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.append(t.task_id)
+
+    worker = Worker(redis, {"ping": stuck}, settings=WorkerSettings(block_ms=50, grace_s=0.1))
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(worker.run)
+            await started.wait()
+            worker.stop()
+    assert cancelled == [task.task_id]
+    assert worker.counters.processed == 0
+    assert (await redis.xpending(stream, WORKERS_GROUP))["pending"] == 1
+    done: list[str] = []
+
+    async def ping(t: Task, _: Context) -> None:
+        done.append(t.task_id)
+
+    with anyio.fail_after(10):
+        await Worker(redis, {"ping": ping}, settings=FAST).run()
+    assert done == [task.task_id]
+    assert await redis.xlen(stream) == 0
+
+
 async def test_only_the_lease_holder_dispatches(redis: Redis) -> None:
     a = Lease(redis, KEYS, "replica-a", ttl_s=5)
     b = Lease(redis, KEYS, "replica-b", ttl_s=5)

@@ -131,7 +131,7 @@ class Worker:
         self.queue = TaskQueue(redis, self.keys)
         self.context = Context(redis, self.keys, self.worker_id)
         self.counters = Counters()
-        self._handling: set[asyncio.Task[None]] = set()
+        self._handling: dict[int, asyncio.Task[None]] = {}  # by id() of its delivery
         self._task_var, self._brand_var = _context_vars()
         self._slot_free = asyncio.Event()
         self._publish = load_script(redis, "results_publish")
@@ -256,9 +256,11 @@ class Worker:
 
     def _start(self, delivery: Delivery) -> None:
         """Run the delivery's handler as its own asyncio task (cheaper than a task group's);
-        the task takes itself off ``_handling`` when it ends (cheaper than a done callback)."""
+        the task takes itself off ``_handling`` when it ends (cheaper than a done callback or
+        looking up the current task)."""
         self._in_flight += 1
-        self._handling.add(asyncio.get_running_loop().create_task(self._handle(delivery)))
+        task = asyncio.get_running_loop().create_task(self._handle(delivery))
+        self._handling[id(delivery)] = task
 
     async def _drain(self) -> None:
         """Let the tasks in flight finish within the grace period; cancel the rest (another
@@ -269,9 +271,9 @@ class Worker:
                 await asyncio.wait_for(self._quiet.wait(), self.settings.grace_s)
             except TimeoutError:
                 log.warning("worker.cancelling", in_flight=self._in_flight, left="for reclaim")
-                for task in list(self._handling):
+                for task in list(self._handling.values()):
                     task.cancel()
-                await asyncio.gather(*self._handling, return_exceptions=True)
+                await asyncio.gather(*self._handling.values(), return_exceptions=True)
 
     @staticmethod
     def _delivery(stream: str, entry: Entry, partition: int) -> Delivery:
@@ -287,8 +289,7 @@ class Worker:
         try:
             await self._run_one(delivery, started)
         finally:
-            if (current := asyncio.current_task()) is not None:
-                self._handling.discard(current)
+            del self._handling[id(delivery)]
             self._in_flight -= 1
             self._slot_free.set()
             if not self._in_flight:
