@@ -22,6 +22,7 @@ from orchestrator.metrics import Metrics
 from orchestrator.protocol import FIELD, Task, encode, new_task
 from orchestrator.registry import Registry
 from orchestrator.scheduler import Scheduler
+from orchestrator.store.streams import read_range
 from orchestrator.worker import Context, Retry, Worker, WorkerSettings
 from tests.collection import build, publish, report
 
@@ -370,3 +371,32 @@ async def test_a_large_batch_releases_each_task_once_and_empties_the_caps(redis:
     assert await queue.in_flight() == {}
     assert await redis.exists(p.task_active, p.task_chunks) == 0
     assert await queue.done(p, ids) == [None] * len(ids)
+
+
+async def test_results_reach_the_results_stream_byte_for_byte(redis: Redis) -> None:
+    queue = TaskQueue(redis, KEYS)
+    await queue.ensure_groups(["ping"])
+    stream = KEYS.partition(0).task_stream("ping")
+    answers = {
+        "text": {"lines": "one\ntwo", "name": "Zoë ✓", "quote": '"'},
+        "raw": msgspec.Raw(b'{\n  "spaced": [1, 2]\n}'),
+        "empty": "",
+        "none": None,
+    }
+    names = {}
+    for name in answers:
+        task = new_task("ping", "nike", {"answer": name}, fence=0, max_attempts=1)
+        names[task.task_id] = name
+        await redis.xadd(stream, {FIELD: encode(task)})
+
+    async def ping(task: Task, _: Context) -> Any:
+        return answers[task.payload["answer"]]
+
+    await Worker(redis, {"ping": ping}, settings=FAST).run()
+    published = {}
+    for _, raw in await read_range(redis, KEYS.partition(0).result_stream, "-", "+"):
+        published[names[msgspec.json.decode(raw)["taskId"]]] = raw
+    assert published.keys() == answers.keys()
+    for name, answer in answers.items():
+        expected = bytes(answer) if isinstance(answer, msgspec.Raw) else encode(answer)
+        assert b'"result":' + expected + b"," in published[name]  # as encoded, byte for byte

@@ -401,7 +401,8 @@ class Worker:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for stream, encoded in zip(streams, reports.values(), strict=True):
-                    self._publish.queue(pipe, [stream], encoded)
+                    lengths = encode([len(report) for report in encoded])
+                    self._publish.queue(pipe, [stream], [lengths, b"".join(encoded)])
                 if not confirm:
                     self._queue_acks(pipe, by_stream)
                 await self._durability.execute(pipe, streams)
