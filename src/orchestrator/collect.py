@@ -11,7 +11,7 @@ it the next chunk at once.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import structlog
@@ -112,7 +112,7 @@ class Collector:
         async with self.redis.pipeline(transaction=False) as pipe:
             if woken:
                 pipe.zadd(self.keys.brand_due, woken, xx=True, lt=True)
-            self._ack.queue(pipe, [self.stream], [COLLECTORS_GROUP, *ids])
+            self._ack.queue(pipe, [self.stream], [COLLECTORS_GROUP, b" ".join(ids)])
             await pipe.execute()
 
     async def _completed(
@@ -134,10 +134,13 @@ class Collector:
         brands = released(reply)
         now_ms = int(time.time() * 1000)
         woken: dict[str, int] = {}
+        completed: Counter[str] = Counter()  # by kind
         for report, released_brand in zip(reports, brands, strict=True):
             if released_brand:  # None: a duplicate report, its effect was applied already
-                self.metrics.tasks_completed.labels(report.kind).inc()
+                completed[report.kind] += 1
                 woken[released_brand] = now_ms
+        for kind, count in completed.items():
+            self.metrics.tasks_completed.labels(kind).inc(count)
         return woken
 
     def _failed(self, report: FailureReport) -> None:

@@ -164,7 +164,8 @@ class TaskQueue:
     def queue_done(self, pipe: Pipeline, partition: Partition, task_ids: Sequence[str]) -> None:
         """``done`` as one more command of ``pipe``; read its reply with ``released``."""
         p = partition
-        self._done.queue(pipe, [p.task_active, p.task_in_flight, p.task_chunks], list(task_ids))
+        keys = [p.task_active, p.task_in_flight, p.task_chunks]
+        self._done.queue(pipe, keys, [encode(list(task_ids))])
 
     async def fail(
         self, delivery: Delivery, error: TaskError, worker_id: str, retry_at_ms: int | None

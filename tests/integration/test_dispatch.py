@@ -6,9 +6,12 @@ from collections import Counter
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import msgspec
 import pytest
+import structlog
 from redis.asyncio import Redis
+from structlog.testing import capture_logs
 
 from orchestrator.brand import BrandCreate, new_brand, now
 from orchestrator.collect import Collector
@@ -19,8 +22,9 @@ from orchestrator.metrics import Metrics
 from orchestrator.protocol import FIELD, Task, encode, new_task
 from orchestrator.registry import Registry
 from orchestrator.scheduler import Scheduler
+from orchestrator.store.streams import read_range
 from orchestrator.worker import Context, Retry, Worker, WorkerSettings
-from tests.collection import build
+from tests.collection import build, publish, report
 
 KEYS = Keys()
 FAST = WorkerSettings(
@@ -173,6 +177,32 @@ async def test_malformed_entries_are_dead_lettered_and_the_worker_goes_on(redis:
     assert any("protocol version 2 is not supported" in message for message in messages)
 
 
+async def test_each_task_logs_with_its_own_task_and_brand(redis: Redis) -> None:
+    queue = TaskQueue(redis, KEYS)
+    await queue.ensure_groups(["ping"])
+    stream = KEYS.partition(0).task_stream("ping")
+    tasks = [new_task("ping", brand, {}, fence=0, max_attempts=1) for brand in ("nike", "puma")]
+    for task in tasks:
+        await redis.xadd(stream, {FIELD: encode(task)})
+    log = structlog.get_logger()
+
+    async def ping(task: Task, _: Context) -> None:
+        await anyio.lowlevel.checkpoint()  # both tasks in flight at once, each in its own context
+        log.info("ping.handled")
+        if task.brand == "puma":
+            raise ValueError("no")
+
+    merge = structlog.contextvars.merge_contextvars
+    with anyio.fail_after(10), capture_logs(processors=[merge]) as logs:
+        await Worker(redis, {"ping": ping}, settings=FAST).run()
+    lines = {(line["event"], line.get("task"), line.get("brand")) for line in logs}
+    nike, puma = tasks
+    assert ("ping.handled", nike.task_id, "nike") in lines
+    assert ("ping.handled", puma.task_id, "puma") in lines
+    assert ("task.failed", puma.task_id, "puma") in lines  # the worker's own lines too
+    assert structlog.contextvars.get_contextvars() == {}  # nothing bound outside the tasks
+
+
 async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:
     queue = TaskQueue(redis, KEYS)
     await queue.ensure_groups(["ping"])
@@ -181,6 +211,44 @@ async def test_a_task_left_by_a_dead_worker_is_reclaimed(redis: Redis) -> None:
     await redis.xadd(stream, {FIELD: encode(task)})
     # a worker reads the task and dies before settling it
     await redis.xreadgroup(WORKERS_GROUP, "dead-worker", {stream: ">"}, count=1)
+    done: list[str] = []
+
+    async def ping(t: Task, _: Context) -> None:
+        done.append(t.task_id)
+
+    with anyio.fail_after(10):
+        await Worker(redis, {"ping": ping}, settings=FAST).run()
+    assert done == [task.task_id]
+    assert await redis.xlen(stream) == 0
+
+
+async def test_a_task_that_outstays_the_grace_period_is_cancelled_and_left_for_reclaim(
+    redis: Redis,
+) -> None:
+    queue = TaskQueue(redis, KEYS)
+    await queue.ensure_groups(["ping"])
+    stream = KEYS.partition(0).task_stream("ping")
+    task = new_task("ping", "nike", {}, fence=0, max_attempts=3)
+    await redis.xadd(stream, {FIELD: encode(task)})
+    started = anyio.Event()
+    cancelled: list[str] = []
+
+    async def stuck(t: Task, _: Context) -> None:
+        started.set()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            cancelled.append(t.task_id)
+
+    worker = Worker(redis, {"ping": stuck}, settings=WorkerSettings(block_ms=50, grace_s=0.1))
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(worker.run)
+            await started.wait()
+            worker.stop()
+    assert cancelled == [task.task_id]
+    assert worker.counters.processed == 0
+    assert (await redis.xpending(stream, WORKERS_GROUP))["pending"] == 1
     done: list[str] = []
 
     async def ping(t: Task, _: Context) -> None:
@@ -259,3 +327,76 @@ async def test_releasing_a_task_twice_changes_nothing(redis: Redis) -> None:
     assert await queue.in_flight() == {"nike": 1, "*": 1}
     assert await queue.done(KEYS.partition(0), [first.task_id, second.task_id]) == [None, "nike"]
     assert await queue.in_flight() == {}
+
+
+async def test_completed_tasks_are_counted_by_kind_once(redis: Redis) -> None:
+    lease = Lease(redis, KEYS, "replica-a", ttl_s=5)
+    assert await lease.refresh()
+    queue = TaskQueue(redis, KEYS)
+    tasks = [new_task(kind, "nike", {}, fence=lease.fence, max_attempts=3) for kind in "aab"]
+    assert await queue.dispatch(lease, [(task, 4) for task in tasks], 100) == ["ok"] * 3
+    parts = build(redis)
+    reports = [report(None, "nike", task_id=task.task_id, kind=task.kind) for task in tasks]
+    await publish(redis, *reports, reports[0])  # the first one delivered twice
+    assert await parts.drain_results() == 4
+    counted = parts.metrics.registry.get_sample_value
+    assert counted("orchestrator_tasks_completed_total", {"kind": "a"}) == 2
+    assert counted("orchestrator_tasks_completed_total", {"kind": "b"}) == 1
+    assert await queue.in_flight() == {}
+
+
+async def test_a_large_batch_releases_each_task_once_and_empties_the_caps(redis: Redis) -> None:
+    lease = Lease(redis, KEYS, "replica-a", ttl_s=5)
+    assert await lease.refresh()
+    queue = TaskQueue(redis, KEYS)
+    brands = ("nike", "puma", "asics")
+    tasks = [
+        new_task("ping", brands[i % 3], {"chunkId": f"c{i}"} if i % 2 else {}, fence=lease.fence,
+                 max_attempts=3)
+        for i in range(2500)
+    ]  # fmt: skip
+    tasks[0] = msgspec.structs.replace(tasks[0], task_id='an id, "quoted" ü \\ [1]')  # any text
+    offers = [(task, 10_000) for task in tasks]
+    assert set(await queue.dispatch(lease, offers, 10_000)) == {"ok"}
+    p = KEYS.partition(0)
+    first, rest = tasks[:1200], tasks[1200:]
+    ids = [task.task_id for task in first]
+    released = await queue.done(p, [*ids, "unknown", ids[0], ids[1199]])
+    assert released == [task.brand for task in first] + [None, None, None]
+    in_flight = {brand: sum(task.brand == brand for task in rest) for brand in brands}
+    assert await queue.in_flight() == {**in_flight, "*": len(rest)}
+    assert await redis.hlen(p.task_active) == len(rest)
+    assert await redis.scard(p.task_chunks) == sum(task.chunk_id is not None for task in rest)
+    assert await queue.done(p, [task.task_id for task in rest]) == [task.brand for task in rest]
+    assert await queue.in_flight() == {}
+    assert await redis.exists(p.task_active, p.task_chunks) == 0
+    assert await queue.done(p, ids) == [None] * len(ids)
+
+
+async def test_results_reach_the_results_stream_byte_for_byte(redis: Redis) -> None:
+    queue = TaskQueue(redis, KEYS)
+    await queue.ensure_groups(["ping"])
+    stream = KEYS.partition(0).task_stream("ping")
+    answers = {
+        "text": {"lines": "one\ntwo", "name": "Zoë ✓", "quote": '"'},
+        "raw": msgspec.Raw(b'{\n  "spaced": [1, 2]\n}'),
+        "empty": "",
+        "none": None,
+    }
+    names = {}
+    for name in answers:
+        task = new_task("ping", "nike", {"answer": name}, fence=0, max_attempts=1)
+        names[task.task_id] = name
+        await redis.xadd(stream, {FIELD: encode(task)})
+
+    async def ping(task: Task, _: Context) -> Any:
+        return answers[task.payload["answer"]]
+
+    await Worker(redis, {"ping": ping}, settings=FAST).run()
+    published = {}
+    for _, raw in await read_range(redis, KEYS.partition(0).result_stream, "-", "+"):
+        published[names[msgspec.json.decode(raw)["taskId"]]] = raw
+    assert published.keys() == answers.keys()
+    for name, answer in answers.items():
+        expected = bytes(answer) if isinstance(answer, msgspec.Raw) else encode(answer)
+        assert b'"result":' + expected + b"," in published[name]  # as encoded, byte for byte

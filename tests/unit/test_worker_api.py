@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import orchestrator.worker
 
@@ -35,3 +37,29 @@ def test_a_worker_of_other_kinds_does_not_load_the_analyze_handler() -> None:
     from orchestrator.worker.handlers import HANDLERS  # noqa: PLC0415 - after the probe
 
     assert list(HANDLERS) == ["noop", "analyze", "collect"]
+
+
+def test_the_worker_command_loads_none_of_the_services_libraries() -> None:
+    """Start-up is paid by every worker process: what only the service uses stays out."""
+    service_only = ("prometheus_client", "httpx", "starlette", "fastapi", "uvicorn", "granian")
+    probe = (
+        "import sys, orchestrator.cli, orchestrator.worker.process, orchestrator.worker.handlers; "
+        f"print(sorted(set({service_only!r}) & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_worker_that_cannot_start_leaves_garbage_collection_on(tmp_path: Path) -> None:
+    """``orchestrator worker`` turns collections off for its start-up, and back on."""
+    probe = (
+        "import gc; from typer.testing import CliRunner; from orchestrator.cli import app; "
+        "result = CliRunner().invoke(app, ['worker']); "
+        "print(type(result.exception).__name__, gc.isenabled())"
+    )
+    env = {name: value for name, value in os.environ.items() if name != "REDIS_URL"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path,
+        env=env,
+    )  # fmt: skip
+    assert done.stdout.split() == ["ConfigurationError", "True"]

@@ -11,7 +11,7 @@ every caller runs unchanged on both, and every multi-key step keeps its keys in 
 from __future__ import annotations
 
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -34,7 +34,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orchestrator.config import Settings
 from orchestrator.errors import StoreUnavailableError
-from orchestrator.metrics import Metrics
+
+if TYPE_CHECKING:  # prometheus_client: a worker process does without it
+    from orchestrator.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 

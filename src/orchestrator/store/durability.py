@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import Pipeline
@@ -32,9 +32,11 @@ from redis.exceptions import SlotNotCoveredError
 from redis.typing import EncodableT, KeyT
 
 from orchestrator.errors import NotReplicatedError
-from orchestrator.metrics import Metrics
 from orchestrator.store.connection import is_cluster
 from orchestrator.store.scripts import Script
+
+if TYPE_CHECKING:  # prometheus_client: a worker process does without it
+    from orchestrator.metrics import Metrics
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ the visibility timeout another worker claims them.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import socket
 import time
@@ -49,6 +50,16 @@ from orchestrator.store.streams import Entry, GroupReader, entries
 from orchestrator.worker.heartbeat import HeartbeatPublisher
 
 log = structlog.get_logger(__name__)
+
+
+def _context_vars() -> tuple[contextvars.ContextVar[Any], contextvars.ContextVar[Any]]:
+    """structlog's own context variables for the ``task`` and ``brand`` log fields (bound
+    once, in a context of their own, to learn them): setting them is binding those fields,
+    without ``bind_contextvars``' per-call work, and ``unbind_contextvars`` still sees them."""
+    tokens = contextvars.copy_context().run(
+        structlog.contextvars.bind_contextvars, task=None, brand=None
+    )
+    return tokens["task"].var, tokens["brand"].var
 
 
 @dataclass(frozen=True)
@@ -120,7 +131,8 @@ class Worker:
         self.queue = TaskQueue(redis, self.keys)
         self.context = Context(redis, self.keys, self.worker_id)
         self.counters = Counters()
-        self._handling: set[asyncio.Task[None]] = set()
+        self._handling: dict[int, asyncio.Task[None]] = {}  # by id() of its delivery
+        self._task_var, self._brand_var = _context_vars()
         self._slot_free = asyncio.Event()
         self._publish = load_script(redis, "results_publish")
         self._ack = load_script(redis, "entries_ack")
@@ -243,11 +255,12 @@ class Worker:
         await anyio.sleep(_OUTAGE_BACKOFF.compute(self._outages))
 
     def _start(self, delivery: Delivery) -> None:
-        """Run the delivery's handler as its own asyncio task (cheaper than a task group's)."""
+        """Run the delivery's handler as its own asyncio task (cheaper than a task group's);
+        the task takes itself off ``_handling`` when it ends (cheaper than a done callback or
+        looking up the current task)."""
         self._in_flight += 1
         task = asyncio.get_running_loop().create_task(self._handle(delivery))
-        self._handling.add(task)
-        task.add_done_callback(self._handling.discard)
+        self._handling[id(delivery)] = task
 
     async def _drain(self) -> None:
         """Let the tasks in flight finish within the grace period; cancel the rest (another
@@ -258,9 +271,9 @@ class Worker:
                 await asyncio.wait_for(self._quiet.wait(), self.settings.grace_s)
             except TimeoutError:
                 log.warning("worker.cancelling", in_flight=self._in_flight, left="for reclaim")
-                for task in list(self._handling):
+                for task in list(self._handling.values()):
                     task.cancel()
-                await asyncio.gather(*self._handling, return_exceptions=True)
+                await asyncio.gather(*self._handling.values(), return_exceptions=True)
 
     @staticmethod
     def _delivery(stream: str, entry: Entry, partition: int) -> Delivery:
@@ -276,6 +289,7 @@ class Worker:
         try:
             await self._run_one(delivery, started)
         finally:
+            del self._handling[id(delivery)]
             self._in_flight -= 1
             self._slot_free.set()
             if not self._in_flight:
@@ -291,8 +305,9 @@ class Worker:
             await self._settle(delivery, "UnknownKind", f"no handler for {task.kind!r}", final=True)
             return
         # Each delivery runs in its own asyncio task, whose context copy ends with it: bind
-        # without unbinding.
-        structlog.contextvars.bind_contextvars(task=task.task_id, brand=task.brand)
+        # (structlog's ``task`` and ``brand`` fields, see _context_vars) without unbinding.
+        self._task_var.set(task.task_id)
+        self._brand_var.set(task.brand)
         try:
             result = await handler(task, self.context)
         except Retry as exc:
@@ -386,7 +401,8 @@ class Worker:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for stream, encoded in zip(streams, reports.values(), strict=True):
-                    self._publish.queue(pipe, [stream], encoded)
+                    lengths = encode([len(report) for report in encoded])
+                    self._publish.queue(pipe, [stream], [lengths, b"".join(encoded)])
                 if not confirm:
                     self._queue_acks(pipe, by_stream)
                 await self._durability.execute(pipe, streams)
@@ -400,7 +416,7 @@ class Worker:
 
     def _queue_acks(self, pipe: Pipeline, by_stream: dict[str, list[bytes]]) -> None:
         for stream, ids in by_stream.items():
-            self._ack.queue(pipe, [stream], [WORKERS_GROUP, *ids])
+            self._ack.queue(pipe, [stream], [WORKERS_GROUP, b" ".join(ids)])
 
     async def _reclaim_forever(self) -> None:
         every_s = max(0.1, self.settings.visibility_timeout_s / 2)
