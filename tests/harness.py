@@ -15,12 +15,14 @@ from typing import TypeVar
 import httpx
 import psutil
 
+from orchestrator.config import Settings
 from orchestrator.store.embedded import EmbeddedServer, free_port
 
 T = TypeVar("T")
 
-# Variables a developer's shell may hold that would change what a test process does.
-_SCRUBBED = ("REDIS_URL", "PORT", "HOST", "API_KEY", "DATA_DIR", "CORS_ORIGINS", "ORCHESTRATOR_ID")
+# Every setting: a developer's shell may hold any of them (READ_API_KEY, STREAM_PARTITIONS, ...)
+# and each would change what a test process does.
+_SCRUBBED = frozenset(name.upper() for name in Settings.model_fields)
 
 
 def wait_until(

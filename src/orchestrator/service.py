@@ -119,6 +119,7 @@ async def _serve_http(app: ASGIApp, settings: Settings) -> None:
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
+        websockets=False,  # none served: no upgrade handling per request
         backlog=2048,
         log_level=LogLevels.warning,
         log_dictconfig=_GRANIAN_LOGGING,
