@@ -13,8 +13,9 @@ report is applied, and checks the brands' totals against what was sent. Scenario
   time over 30 days and its sentiment, so every bucket resolution fills), 5 clusters per result;
   then the brand's memory in Valkey (``MEMORY USAGE`` of each of its keys).
 
-It prints one table and writes the figures as JSON under ``bench/results/``.
-See docs/benchmarks.md.
+The benchmark's process sets the garbage collector as the service's does once started
+(``orchestrator.gc_policy``). It prints one table and writes the figures as JSON under
+``bench/results/``. See docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from redis.asyncio import Redis
 from orchestrator.brand import BrandCreate, new_brand, now
 from orchestrator.collection import build_collection
 from orchestrator.config import load_settings
+from orchestrator.gc_policy import settle_after_startup
 from orchestrator.keys import Keys
 from orchestrator.metrics import Metrics
 from orchestrator.protocol import FIELD, ResultReport, encode, utcnow
@@ -325,6 +327,7 @@ def main(argv: Sequence[str]) -> int:
             if {COLLECTOR_CPU, STORE_CPU} <= os.sched_getaffinity(0):
                 os.sched_setaffinity(server.pid or 0, {STORE_CPU})
                 os.sched_setaffinity(0, {COLLECTOR_CPU})
+            settle_after_startup(collect_first=True)  # as in the service's process
             report = asyncio.run(_run(args, server.url))
         finally:
             server.stop()

@@ -158,7 +158,7 @@ class _Group:
         matrix = np.vstack(vectors)
         n, capacity = len(self.ids), len(self.rows)
         dots = self.dots = np.empty((len(vectors), capacity), np.float32)  # past n: on add
-        dots[:, :n] = matrix @ self.rows[:n].T  # a centroid's products with the rows: one row
+        np.matmul(matrix, self.rows[:n].T, out=dots[:, :n])  # a centroid's products: one row
         total = self.total.astype(np.float32)
         if self.weighted:
             projections = self.projections = np.zeros(capacity)

@@ -63,3 +63,14 @@ def test_a_worker_that_cannot_start_leaves_garbage_collection_on(tmp_path: Path)
         env=env,
     )  # fmt: skip
     assert done.stdout.split() == ["ConfigurationError", "True"]
+
+
+def test_a_started_process_freezes_its_start_up_and_keeps_a_larger_young_generation() -> None:
+    """What the service and every worker do once started (orchestrator.gc_policy)."""
+    probe = (
+        "import gc; from orchestrator.gc_policy import settle_after_startup; gc.disable(); "
+        "before = gc.get_freeze_count(); settle_after_startup(collect_first=True); "
+        "print(gc.isenabled(), gc.get_threshold()[0], gc.get_freeze_count() > before)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "10000", "True"]

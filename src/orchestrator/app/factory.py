@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -54,6 +53,7 @@ from orchestrator.dashboard.live import SummaryFeed
 from orchestrator.dashboard.routes import add_dashboard
 from orchestrator.errors import ConfigurationError, RegistryError
 from orchestrator.fleet import Fleet, PipelineGauges
+from orchestrator.gc_policy import settle_after_startup
 from orchestrator.health import RedisWatch
 from orchestrator.leader import Lease
 from orchestrator.legacy import LegacySync
@@ -82,7 +82,7 @@ def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAP
         try:
             await connect(services.redis)
             async with services.supervisor.running():
-                _freeze_startup_objects()
+                settle_after_startup(collect_first=True)
                 yield {"services": services}
             await _release(services)
         finally:
@@ -210,14 +210,6 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
         replicas=replica_beat,
         summary_feed=feed,
     )
-
-
-def _freeze_startup_objects() -> None:
-    """Move what start-up allocated (modules, models, services) out of the collector's reach:
-    a full collection then scans only what requests and loops made since. Measured under load:
-    without it, full collections paused the loop for up to 85 ms (the p99 of every route)."""
-    gc.collect()
-    gc.freeze()
 
 
 async def _release(services: Services) -> None:
