@@ -10,6 +10,14 @@ from pathlib import Path
 import orchestrator.worker
 
 
+def run_probe(probe: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> list[str]:
+    """What a fresh interpreter running ``probe`` prints, split on whitespace."""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=cwd, env=env
+    )
+    return done.stdout.split()
+
+
 def test_the_public_names_are_pinned() -> None:
     assert sorted(orchestrator.worker.__all__) == [
         "Context",
@@ -32,8 +40,7 @@ def test_a_worker_of_other_kinds_does_not_load_the_analyze_handler() -> None:
         "handlers = load_handlers(DEFAULT_HANDLERS, ('noop',)); "
         "print(sorted(handlers), 'sklearn' in sys.modules)"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["['noop']", "False"]
+    assert run_probe(probe) == ["['noop']", "False"]
     from orchestrator.worker.handlers import HANDLERS  # noqa: PLC0415 - after the probe
 
     assert list(HANDLERS) == ["noop", "analyze", "collect"]
@@ -46,8 +53,7 @@ def test_the_worker_command_loads_none_of_the_services_libraries() -> None:
         "import sys, orchestrator.cli, orchestrator.worker.process, orchestrator.worker.handlers; "
         f"print(sorted(set({service_only!r}) & set(sys.modules)))"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    assert run_probe(probe) == ["[]"]
 
 
 def test_a_worker_that_cannot_start_leaves_garbage_collection_on(tmp_path: Path) -> None:
@@ -58,11 +64,7 @@ def test_a_worker_that_cannot_start_leaves_garbage_collection_on(tmp_path: Path)
         "print(type(result.exception).__name__, gc.isenabled())"
     )
     env = {name: value for name, value in os.environ.items() if name != "REDIS_URL"}
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path,
-        env=env,
-    )  # fmt: skip
-    assert done.stdout.split() == ["ConfigurationError", "True"]
+    assert run_probe(probe, cwd=tmp_path, env=env) == ["ConfigurationError", "True"]
 
 
 def test_a_started_process_freezes_its_start_up_and_keeps_a_larger_young_generation() -> None:
@@ -72,5 +74,4 @@ def test_a_started_process_freezes_its_start_up_and_keeps_a_larger_young_generat
         "before = gc.get_freeze_count(); settle_after_startup(collect_first=True); "
         "print(gc.isenabled(), gc.get_threshold()[0], gc.get_freeze_count() > before)"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["True", "10000", "True"]
+    assert run_probe(probe) == ["True", "10000", "True"]
