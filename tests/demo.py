@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from importlib import resources
 
 import httpx
 import pytest
 from redis import Redis as SyncRedis
 
-from orchestrator.demo.generate import RECALL_START
-from orchestrator.demo.load import demo_offset
+from orchestrator.demo.generate import RECALL_START, START
 from orchestrator.store.embedded import EmbeddedServer
 from tests.harness import ServiceProcess, wait_until
 
@@ -25,11 +24,6 @@ def demo_brands() -> dict[str, str]:
     """slug → name of every demo brand."""
     raw = (resources.files("orchestrator.demo") / "brands.json").read_text()
     return {spec["slug"]: spec["name"] for spec in json.loads(raw)}
-
-
-def demo_recall() -> datetime:
-    """When the recall's spike begins in the demo as loaded today (its days move forward)."""
-    return RECALL_START + demo_offset(datetime.now(UTC).date())
 
 
 def demo_counts() -> dict[str, int]:
@@ -91,3 +85,14 @@ def demo(
 def demo_store(demo_valkey: EmbeddedServer) -> Iterator[SyncRedis]:
     with SyncRedis.from_url(demo_valkey.url) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def demo_recall(demo: ServiceProcess) -> datetime:
+    """When the recall's spike begins in the demo as the service loaded it: its days move
+    forward to end the day before the load (orchestrator.demo.load), read back from the first
+    day of volume, so a session that crosses midnight sees the day the service used."""
+    since = f"{START - timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"
+    timeline = demo.get(f"/v1/brands/tamsrow/timeline?bucket=1d&from={since}").json()
+    first = min(datetime.fromisoformat(p["at"]) for p in timeline["points"] if p["volume"])
+    return RECALL_START + timedelta(days=(first.date() - START.date()).days)

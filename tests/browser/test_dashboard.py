@@ -6,6 +6,7 @@ import asyncio
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import cast
 
 import pytest
@@ -17,7 +18,7 @@ from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
 from orchestrator.keys import Keys
 from orchestrator.protocol import FIELD, Delivery, TaskError, decode_task, encode, new_task
 from orchestrator.store.embedded import EmbeddedServer
-from tests.demo import API_KEY, demo_brands, demo_recall
+from tests.demo import API_KEY, demo_brands
 from tests.harness import ServiceProcess, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(360)]  # the demo takes about 45 s to analyse
@@ -72,7 +73,9 @@ def tab_to(page: Page, target: Locator, presses: int = 200) -> None:
     raise AssertionError(f"{target} cannot be reached with the Tab key")
 
 
-def test_the_brand_list_shows_every_demo_brand(page: Page, demo: ServiceProcess) -> None:
+def test_the_brand_list_shows_every_demo_brand(
+    page: Page, demo: ServiceProcess, demo_recall: datetime
+) -> None:
     page.goto(demo.url + "/")
     rows = page.locator("tr[data-brand]")
     expect(rows).to_have_count(len(demo_brands()))
@@ -80,7 +83,7 @@ def test_the_brand_list_shows_every_demo_brand(page: Page, demo: ServiceProcess)
         row = page.locator(f'tr[data-brand="{slug}"]')
         expect(row.get_by_role("link", name=name)).to_have_attribute("href", f"/brands/{slug}")
         expect(row.locator("svg.spark path")).to_have_count(1)
-    recall = f"{demo_recall():%d %b %H:%M}"
+    recall = f"{demo_recall:%d %b %H:%M}"
     expect(page.locator('tr[data-brand="quillfern"] .badge.spike')).to_contain_text(recall)
     expect(page.locator(".badge.spike")).to_have_count(1)  # the recall, and nothing else
     expect(page.locator("#live-status")).to_contain_text("Live", timeout=15_000)
@@ -125,11 +128,13 @@ def test_a_brand_page_draws_its_charts_and_cites_mentions(page: Page, demo: Serv
     expect(page.locator(".clusters .representatives a").first).to_be_visible()
 
 
-def test_the_spike_brand_shows_a_spike_marker(page: Page, demo: ServiceProcess) -> None:
+def test_the_spike_brand_shows_a_spike_marker(
+    page: Page, demo: ServiceProcess, demo_recall: datetime
+) -> None:
     page.goto(demo.url + "/brands/quillfern?range=all")
     marker = page.locator('[data-chart="volume"] .spike-marker')
     expect(marker).to_have_count(1)
-    recall = demo_recall()
+    recall = demo_recall
     label = re.compile(rf"^Spike {recall:%d %b %H:%M} UTC")
     expect(marker).to_have_attribute("aria-label", label)
     expect(page.locator(".spikes li")).to_contain_text(f"{recall:%d %b %Y %H:%M} UTC")

@@ -6,17 +6,20 @@ counts every mention."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import httpx
 import pytest
 from redis import Redis as SyncRedis
 
-from tests.demo import demo_counts, demo_recall
+from tests.demo import demo_counts
 from tests.harness import ServiceProcess, wait_until
 
 
 @pytest.mark.timeout(360)  # run first, it waits for the demo (about 45 s on an idle machine)
-def test_the_demo_is_analysed_end_to_end(demo: ServiceProcess, demo_store: SyncRedis) -> None:
+def test_the_demo_is_analysed_end_to_end(
+    demo: ServiceProcess, demo_store: SyncRedis, demo_recall: datetime
+) -> None:
     expected = demo_counts()
     assert len(expected) == 3
     assert sum(expected.values()) >= 3_000
@@ -30,7 +33,7 @@ def test_the_demo_is_analysed_end_to_end(demo: ServiceProcess, demo_store: SyncR
         httpx.get(f"{demo.url}/v1/brands/{b}/aggregate").json() for b in ("tamsrow", "orrindale")
     ]
     spikes = spiking["spikes"]
-    recall = demo_recall()
+    recall = demo_recall
     assert [s["at"][:13] for s in spikes] == [f"{recall:%Y-%m-%dT%H}"]  # the recall, only
     assert not any(view["spikes"] for view in calm)
     assert spiking["sentiment"]["negative"] > 0
