@@ -97,7 +97,7 @@ class _Block:
     weights: Vector32  # max(size, 1) of each
     gram: Vector32  # matrix @ matrix.T
     total: Vector32  # T0: the group's weighted sum of rows at the start (centred rule)
-    to_total: Vector32  # matrix @ total
+    to_total: Vector32  # matrix @ total (centred rule only)
 
     def products(self, vector: Vector32, slot: int | None) -> Vector32:
         """``vector``'s products with the block's centroids (a slot's: its row of ``gram``)."""
@@ -119,9 +119,10 @@ class _Group:
     again in float64 before it decides.
 
     During a block (``begin`` ... ``end``), ``dots`` holds every row's product with every
-    centroid of the block, so a comparison reads a column instead of multiplying. A merge
-    makes a row (1-s) r + s x_k, so its products become (1-s) r.x + s x_k.x (from the block's
-    ``gram``); a new row's products are its column of ``gram``. For the centred rule,
+    centroid of the block (one row of ``dots`` per centroid), so a comparison reads a row of
+    it instead of multiplying. A merge makes a row (1-s) r + s x_k, so its products become
+    (1-s) r.x + s x_k.x (from the block's ``gram``); a new row's products are x_k's row of
+    ``gram``. For the centred rule,
     ``projections`` holds every r.T0 (T0: the weighted sum of the rows when the block began),
     kept the same way: each merge or new row adds w_k x_k to the sum, so r.m is
     (r.T0 + sum of w_k r.x_k over the block's centroids so far) / weight, without a pass over
@@ -160,10 +161,12 @@ class _Group:
         dots = self.dots = np.empty((len(vectors), capacity), np.float32)  # past n: on add
         np.matmul(matrix, self.rows[:n].T, out=dots[:, :n])  # a centroid's products: one row
         total = self.total.astype(np.float32)
+        to_total = np.zeros(len(vectors), np.float32)  # the cosine rule keeps no projections
         if self.weighted:
             projections = self.projections = np.zeros(capacity)
             projections[:n] = self.rows[:n] @ total
-        gram, to_total = matrix @ matrix.T, matrix @ total
+            to_total = matrix @ total
+        gram = matrix @ matrix.T
         self.block = _Block(matrix, np.array(weights, np.float32), gram, total, to_total)
 
     def end(self) -> None:
