@@ -25,9 +25,10 @@ from granian import Granian
 from granian.constants import Interfaces, Loops
 from granian.log import LogLevels
 from granian.server.embed import Server as EmbeddedHttpServer
-from starlette.types import ASGIApp
 
 from orchestrator.app.factory import create_app
+from orchestrator.app.lean import LeanApp
+from orchestrator.app.rsgi import RsgiBridge
 from orchestrator.config import Settings
 from orchestrator.errors import HttpServerError
 from orchestrator.store.connection import count_keys
@@ -76,7 +77,7 @@ def serve(
         return 0
 
 
-async def _serve(app: ASGIApp, settings: Settings, workers: int, *, demo: bool = False) -> None:
+async def _serve(app: LeanApp, settings: Settings, workers: int, *, demo: bool = False) -> None:
     assert settings.redis_url is not None
     env = {"REDIS_URL": settings.redis_url, "ORCHESTRATOR_ID": f"{settings.orchestrator_id}-w"}
     pool = WorkerPool(workers, env, settings.shutdown_grace_sec)
@@ -113,12 +114,24 @@ def _wants_demo(settings: Settings) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-async def _serve_http(app: ASGIApp, settings: Settings) -> None:
+async def _serve_http(app: LeanApp, settings: Settings) -> None:
+    """Start the app's lifespan (its loops), serve until a signal, then leave the lifespan."""
+    failed: HttpServerError | None = None
+    async with app.router.lifespan_context(app) as state:
+        try:
+            await _serve_started(RsgiBridge(app, state or {}), settings)
+        except HttpServerError as exc:  # raised once the loops have stopped, as it is
+            failed = exc
+    if failed is not None:
+        raise failed
+
+
+async def _serve_started(bridge: RsgiBridge, settings: Settings) -> None:
     server = EmbeddedHttpServer(
-        app,
+        bridge,
         address=settings.host,
         port=settings.port,
-        interface=Interfaces.ASGI,
+        interface=Interfaces.RSGI,
         websockets=False,  # none served: no upgrade handling per request
         backlog=2048,
         log_level=LogLevels.warning,
@@ -141,7 +154,7 @@ async def _serve_http(app: ASGIApp, settings: Settings) -> None:
     )
     deadline_s = 2 * settings.shutdown_grace_sec + 1
     try:
-        # HTTP drains, then the lifespan stops the loops (each within the grace period).
+        # HTTP drains; leaving the lifespan then stops the loops (each within the grace period).
         await asyncio.wait_for(asyncio.shield(serving), timeout=deadline_s)
     except TimeoutError:
         log.warning("service.deadline", timeout_s=deadline_s)

@@ -6,13 +6,18 @@ An entry is the summary's bytes and ETag as read from ``summary:brand:{slug}``. 
 when any replica publishes a new summary of the brand (the ``orch:summaries`` pub/sub channel,
 followed by the ``step`` loop), replaced at once when this replica publishes one, and read again
 after ``max_age_s`` in any case: that bounds how long a write nobody announced (the original's
-summarizer, the key's TTL) stays unseen. While the subscription is down nothing is served from
-memory: every read goes to Redis until it is back.
+summarizer, the key's TTL) stays unseen. A read is made once for all the requests that need it,
+and a request for an entry near the end of its age starts one while it is still served, so under
+steady load no request waits on Redis (a read per request at each expiry stalled the loop).
+While the subscription is down nothing is served from memory: every read goes to Redis until it
+is back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import hashlib
 import time
 from collections import OrderedDict
@@ -25,12 +30,18 @@ from redis.exceptions import RedisError
 
 from orchestrator.keys import Keys
 
+_REFRESH_AT = 0.8  # of max_age_s: a request then starts a read and is served the entry
+
 
 @dataclass(frozen=True)
 class CachedSummary:
     document: bytes
     etag: str
     read_at: float  # monotonic
+    length: str = field(init=False)  # the document's size, as a Content-Length header says it
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "length", str(len(self.document)))
 
 
 def etag_of(document: bytes) -> str:
@@ -46,14 +57,29 @@ class SummaryCache:
     _entries: OrderedDict[str, CachedSummary] = field(default_factory=OrderedDict)
     _pubsub: PubSub | None = None
     _dropped: int = 0  # entries dropped by announcements so far
+    _reading: dict[str, asyncio.Future[CachedSummary | None]] = field(default_factory=dict)
 
     async def get(self, slug: str) -> CachedSummary | None:
-        """The brand's published summary, or None when it has none."""
+        """The brand's published summary, or None when it has none. One read at a time per
+        brand: the requests that need it wait for the same read."""
         entry = self._entries.get(slug)
-        now = time.monotonic()
-        if entry is not None and now - entry.read_at < self.max_age_s:
-            return entry
+        if entry is not None:
+            age_s = time.monotonic() - entry.read_at
+            if age_s < self.max_age_s:
+                if age_s >= self.max_age_s * _REFRESH_AT and slug not in self._reading:
+                    self._start_read(slug)  # ahead of expiry: no request waits on Redis
+                return entry
+        reading = self._reading.get(slug) or self._start_read(slug)
+        return await asyncio.shield(reading)
+
+    def _start_read(self, slug: str) -> asyncio.Future[CachedSummary | None]:
+        reading = self._reading[slug] = asyncio.ensure_future(self._read(slug))
+        reading.add_done_callback(functools.partial(self._read_done, slug))
+        return reading
+
+    async def _read(self, slug: str) -> CachedSummary | None:
         dropped = self._dropped
+        now = time.monotonic()
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(self.keys.legacy_summary(slug))
             pipe.hexists(self.keys.brand_docs, slug)
@@ -64,6 +90,11 @@ class SummaryCache:
         if dropped != self._dropped:  # a summary was announced while we read: may be older
             return CachedSummary(document, etag_of(document), now)
         return self.put(slug, document, now)
+
+    def _read_done(self, slug: str, reading: asyncio.Future[CachedSummary | None]) -> None:
+        self._reading.pop(slug, None)
+        if not reading.cancelled():
+            reading.exception()  # a failed read ahead of expiry is retried by the next request
 
     def put(self, slug: str, document: bytes, read_at: float | None = None) -> CachedSummary:
         entry = CachedSummary(document, etag_of(document), read_at or time.monotonic())

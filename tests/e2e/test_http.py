@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator.store.embedded import EmbeddedServer
-from tests.harness import ServiceProcess
+from tests.harness import ServiceProcess, wait_until
 
 ALLOWED_ORIGIN = "https://dashboard.example"
 
@@ -20,7 +20,12 @@ def service(
     valkey: EmbeddedServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServiceProcess]:
     workdir: Path = tmp_path_factory.mktemp("http")
-    env = {"REDIS_URL": valkey.url, "MAX_BODY_BYTES": "2048", "CORS_ORIGINS": ALLOWED_ORIGIN}
+    env = {
+        "REDIS_URL": valkey.url,
+        "MAX_BODY_BYTES": "2048",
+        "CORS_ORIGINS": ALLOWED_ORIGIN,
+        "SHUTDOWN_GRACE_SEC": "60",  # event streams live 15 s: only a client leaving ends one
+    }
     process = ServiceProcess(workdir, env).start().wait_ready()
     yield process
     assert process.stop() == 0
@@ -83,6 +88,43 @@ def test_a_body_over_the_limit_is_413(service: ServiceProcess) -> None:
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["status"] == 413
+
+
+def test_a_chunked_body_over_the_limit_is_413(service: ServiceProcess) -> None:
+    def chunks() -> Iterator[bytes]:  # no Content-Length: the limit counts what arrives
+        for _ in range(64):
+            yield b"x" * 1024
+
+    response = httpx.post(f"{service.url}/v1/brands", content=chunks())
+    assert response.status_code == 413
+    assert response.json()["detail"] == "the request body exceeds 2048 bytes"
+
+
+def test_a_unicode_body_and_query_reach_the_app_intact(service: ServiceProcess) -> None:
+    created = httpx.post(
+        f"{service.url}/v1/brands", json={"name": "Café Noël", "keywords": ["café"]}
+    )
+    assert created.status_code == 201, created.text
+    found = httpx.get(f"{service.url}/v1/brands", params={"q": "café"}).json()
+    assert [brand["name"] for brand in found["items"]] == ["Café Noël"]
+
+
+def in_flight(service: ServiceProcess) -> float:
+    text = httpx.get(f"{service.url}/metrics").text
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    return families["orchestrator_http_requests_in_flight"].samples[0].value
+
+
+def test_an_event_stream_arrives_in_parts_and_ends_when_its_client_leaves(
+    service: ServiceProcess,
+) -> None:
+    with httpx.stream("GET", f"{service.url}/dashboard/live/system") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        parts = stream.iter_raw()
+        assert next(parts) == b"retry: 1000\n\n"
+        assert next(parts).startswith(b"event: update")  # sent while the stream stays open
+        assert in_flight(service) == 2  # the stream and the scrape
+    wait_until(lambda: in_flight(service) == 1, timeout_s=5, what="the stream to end")
 
 
 def test_health_reports_the_original_fields(service: ServiceProcess) -> None:

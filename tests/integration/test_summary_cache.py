@@ -4,6 +4,7 @@ while the announcements cannot be heard."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -63,11 +64,43 @@ async def test_an_unannounced_write_is_seen_after_the_cache_age(redis: Redis) ->
         started = time.monotonic()
         while await served(cache) != b'{"v":2}':
             assert time.monotonic() - started < 5
+            await asyncio.sleep(0.01)
         assert time.monotonic() - started >= 0.2
         await redis.delete(KEY)  # expired, or purged
         await cache.step()
         while await served(cache) is not None:
             assert time.monotonic() - started < 5
+            await asyncio.sleep(0.01)
+    finally:
+        await cache.aclose()
+
+
+async def get_calls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_get", {}).get("calls", 0))
+
+
+async def test_concurrent_requests_share_one_read_and_never_wait_for_a_refresh(
+    redis: Redis,
+) -> None:
+    cache = SummaryCache(redis, KEYS, max_age_s=2.0)
+    try:
+        await cache.step()
+        await announce(redis, b'{"v":1}')
+        before = await get_calls(redis)
+        entries = await asyncio.gather(*(cache.get("nike") for _ in range(50)))
+        assert {entry.document for entry in entries if entry} == {b'{"v":1}'}
+        assert await get_calls(redis) - before == 1  # fifty requests, one read
+        await redis.set(KEY, b'{"v":2}')  # not announced
+        await asyncio.sleep(1.7)  # near the end of the copy's age
+        before = await get_calls(redis)
+        entries = await asyncio.gather(*(cache.get("nike") for _ in range(50)))
+        assert {entry.document for entry in entries if entry} == {b'{"v":1}'}  # none waited
+        started = time.monotonic()
+        while await served(cache) != b'{"v":2}':  # the read they started replaces it
+            assert time.monotonic() - started < 1
+            await asyncio.sleep(0.01)
+        assert await get_calls(redis) - before == 1  # one read, for all of them
     finally:
         await cache.aclose()
 

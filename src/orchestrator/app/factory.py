@@ -70,7 +70,7 @@ from orchestrator.supervisor import Supervisor
 _STATIC = Path(str(resources.files("orchestrator.app") / "static"))
 
 
-def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> FastAPI:
+def create_app(settings: Settings, *, metrics_: Metrics | None = None) -> LeanApp:
     """Build the ASGI application. ``settings.redis_url`` must name the store to use."""
     if settings.redis_url is None:
         raise ConfigurationError("REDIS_URL: required by create_app (the CLI embeds a server)")

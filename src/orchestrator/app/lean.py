@@ -85,22 +85,25 @@ ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 class Prepared:
-    """A response of ready bytes (status, raw headers, body): what the hottest routes send,
-    without building a Response and its headers per request."""
+    """A response of ready parts (status, headers as text, body): what the hottest routes
+    return, without building a Response and its headers per request. A server that takes a
+    whole response in one call (``OneShot``) gets the headers as they are."""
 
-    __slots__ = ("body", "raw_headers", "status_code")  # as a Starlette Response names them
+    __slots__ = ("body", "headers", "status_code")  # as a Starlette Response names them
 
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> None:
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes = b"") -> None:
         self.status_code = status
-        self.raw_headers = headers
+        self.headers = headers
         self.body = body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.send(send)
 
-    async def send(self, send: Send) -> None:
-        start = {"type": "http.response.start", "status": self.status_code}
-        await send({**start, "headers": self.raw_headers})
+    async def send(self, send: Send, extra: Sequence[tuple[str, str]] = ()) -> None:
+        """Send it as ASGI messages, with ``extra`` headers after its own."""
+        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self.headers]
+        raw.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in extra)
+        await send({"type": "http.response.start", "status": self.status_code, "headers": raw})
         await send({"type": "http.response.body", "body": self.body})
 
 
@@ -167,12 +170,20 @@ class LeanDispatch:
 Matched = tuple[_TemplatedRoute, dict[str, str]]
 
 
+OneShot = Callable[[int, list[tuple[str, str]], bytes], None]
+"""A server's call that sends a whole response at once: status, headers as text, body."""
+
+
 class HotContext(Protocol):
     """What wraps a hot route's request: the request middleware's duties, done around
     ``LeanDispatch.respond`` (``orchestrator.app.middleware.HotRequestContext``)."""
 
     async def answer(
         self, lean: LeanDispatch, matched: Matched, scope: Scope, receive: Receive, send: Send
+    ) -> None: ...
+
+    async def answer_at_once(
+        self, lean: LeanDispatch, matched: Matched, scope: Scope, receive: Receive, respond: OneShot
     ) -> None: ...
 
 
@@ -192,6 +203,18 @@ class LeanApp(FastAPI):
                 await self.hot.answer(self.lean, matched, scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    async def answer_at_once(self, scope: Scope, receive: Receive, respond: OneShot) -> bool:
+        """Answer a hot route's request through ``respond``; False (nothing sent) for any
+        other request, which goes through the app as usual."""
+        if self.hot is None or self.lean is None:
+            return False
+        matched = self.lean.match(scope)
+        if matched is None:
+            return False
+        scope["app"] = self
+        await self.hot.answer_at_once(self.lean, matched, scope, receive, respond)
+        return True
 
 
 def add_lean_routes(

@@ -4,6 +4,7 @@ access log and HTTP metrics, and a last-resort 500 problem that never leaks a tr
 from __future__ import annotations
 
 import itertools
+import logging
 import re
 import secrets
 import time
@@ -16,7 +17,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orchestrator.app.lean import LeanDispatch, Matched, Prepared
+from orchestrator.app.lean import LeanDispatch, Matched, OneShot, Prepared
 from orchestrator.app.problems import PROBLEM_JSON, problem_body
 from orchestrator.metrics import Metrics
 
@@ -24,10 +25,9 @@ log = structlog.get_logger("orchestrator.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
-# helmet's defaults, as raw header pairs built once.
-_SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
-    (name.encode(), value.encode())
-    for name, value in {
+# helmet's defaults, as header pairs built once.
+_SECURITY_TEXT: list[tuple[str, str]] = list(
+    {
         "content-security-policy": (
             "default-src 'self';base-uri 'self';font-src 'self' data:;form-action 'self';"
             "frame-ancestors 'self';img-src 'self' data:;object-src 'none';script-src 'self';"
@@ -44,8 +44,8 @@ _SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
         "x-permitted-cross-domain-policies": "none",
         "x-xss-protection": "0",
     }.items()
-]
-_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+)
+_HSTS_TEXT = ("strict-transport-security", "max-age=31536000; includeSubDomains")
 
 
 class _BodyTooLargeError(HTTPException):
@@ -69,7 +69,7 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         request_id = _request_id(scope, self._ids)
-        extra = _extra_headers(scope, request_id)
+        extra = _encoded(_extra_text_headers(scope, request_id))
         status = 500
         response_started = False
 
@@ -122,6 +122,7 @@ class _Recorder:
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._logs = log.is_enabled_for(logging.INFO)  # the level is set once, at start-up
 
     def __call__(self, scope: Scope, request_id: str, status: int, duration_s: float) -> None:
         route = scope.get("route")
@@ -136,6 +137,8 @@ class _Recorder:
             )
         children[0].inc()
         children[1].observe(duration_s)
+        if not self._logs:
+            return
         log.info(
             "http.request",
             method=method,
@@ -164,43 +167,72 @@ class HotRequestContext:
         self, lean: LeanDispatch, matched: Matched, scope: Scope, receive: Receive, send: Send
     ) -> None:
         started = time.perf_counter()
+        response, request_id = await self._response(lean, matched, scope, receive, send)
+        try:
+            extra = _extra_text_headers(scope, request_id)
+            if isinstance(response, Prepared):
+                await response.send(send, extra)
+            else:
+                response.raw_headers.extend(_encoded(extra))
+                await response(scope, receive, send)
+        finally:
+            self._record(scope, request_id, response.status_code, time.perf_counter() - started)
+
+    async def answer_at_once(
+        self, lean: LeanDispatch, matched: Matched, scope: Scope, receive: Receive, respond: OneShot
+    ) -> None:
+        """The same, through a server call that takes the whole response (granian's RSGI):
+        no send per part, and headers handed over as text."""
+        started = time.perf_counter()
+        response, request_id = await self._response(lean, matched, scope, receive, _no_send)
+        if isinstance(response, Prepared):
+            headers, body = [*response.headers], response.body
+        else:
+            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
+            body = bytes(response.body)
+        headers.extend(_extra_text_headers(scope, request_id))
+        respond(response.status_code, headers, body)
+        self._record(scope, request_id, response.status_code, time.perf_counter() - started)
+
+    async def _response(
+        self, lean: LeanDispatch, matched: Matched, scope: Scope, receive: Receive, send: Send
+    ) -> tuple[Response | Prepared, str]:
+        """The route's response (a problem when it fails) and the request's id."""
         request_id = _request_id(scope, self._ids)
-        status = 500
         self._in_flight.count += 1
         try:
             if _declared_length(scope) > self.max_body_bytes:
-                status = 413
-                response: Response | Prepared = _problem_response(
-                    413, scope, f"the request body exceeds {self.max_body_bytes} bytes"
-                )
-            else:
-                response = await lean.respond(matched, scope, receive, send)
-            status = response.status_code
+                detail = f"the request body exceeds {self.max_body_bytes} bytes"
+                return _problem_response(413, scope, detail), request_id
+            return await lean.respond(matched, scope, receive, send), request_id
         except Exception:
             log.exception("http.unhandled", path=scope["path"], request_id=request_id)
-            response = _problem_response(500, scope)
+            return _problem_response(500, scope), request_id
         finally:
             self._in_flight.count -= 1
-        response.raw_headers.extend(_extra_headers(scope, request_id))
-        try:
-            await response(scope, receive, send)
-        finally:
-            self._record(scope, request_id, status, time.perf_counter() - started)
 
 
-def _extra_headers(scope: Scope, request_id: str) -> list[tuple[bytes, bytes]]:
-    extra = [(b"x-request-id", request_id.encode()), *_SECURITY_HEADERS]
+async def _no_send(message: Message) -> None:
+    raise RuntimeError("a route answered at once sends nothing itself")
+
+
+def _extra_text_headers(scope: Scope, request_id: str) -> list[tuple[str, str]]:
+    extra = [("x-request-id", request_id), *_SECURITY_TEXT]
     if scope.get("scheme") == "https":
-        extra.append(_HSTS)
+        extra.append(_HSTS_TEXT)
     return extra
+
+
+def _encoded(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
 def _problem_response(status: int, scope: Scope, detail: str | None = None) -> Prepared:
     body = problem_body(status, detail=detail, instance=scope["path"])
     headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-        (b"connection", b"close"),
+        ("content-type", PROBLEM_JSON),
+        ("content-length", str(len(body))),
+        ("connection", "close"),
     ]
     return Prepared(status, headers, body)
 

@@ -25,7 +25,6 @@ router = APIRouter(prefix="/v1/brands", tags=["summaries"])
 _PROBLEMS = problem_responses(401, 404, 422)
 _encode = msgspec.json.Encoder().encode
 JSON = "application/json"
-_JSON = JSON.encode()
 _SLUG = re.compile(SLUG_PATTERN)
 
 
@@ -54,12 +53,10 @@ async def summary(request: Request) -> Response | Prepared:
     if entry is None:
         await services.registry.get(slug)  # 404 naming the brand when it is not registered
         raise HTTPException(404, f"brand {slug!r} has no summary yet")
-    etag = entry.etag.encode()
     tags = header(request.scope, b"if-none-match")
     if tags and entry.etag in {tag.strip().removeprefix("W/") for tag in tags.split(",")}:
-        return Prepared(304, [(b"etag", etag)])
-    length = str(len(entry.document)).encode()
-    headers = [(b"content-type", _JSON), (b"content-length", length), (b"etag", etag)]
+        return Prepared(304, [("etag", entry.etag)])
+    headers = [("content-type", JSON), ("content-length", entry.length), ("etag", entry.etag)]
     return Prepared(200, headers, entry.document)
 
 
