@@ -111,11 +111,13 @@ class Route:
 def _npm_ci() -> None:
     if shutil.which("node") is None:
         raise PeerError("node is not installed (apt-get install -y nodejs npm)")
-    if (FASTIFY_DIR / "node_modules").is_dir():
+    declared = json.loads((FASTIFY_DIR / "package.json").read_text())["dependencies"]
+    modules = FASTIFY_DIR / "node_modules"
+    if all((modules / name / "package.json").is_file() for name in declared):
         return
     npm = shutil.which("npm")
     if npm is None:
-        raise PeerError("npm is not installed and bench/peers/fastify/node_modules is missing")
+        raise PeerError("npm is not installed and bench/peers/fastify/node_modules is incomplete")
     print(f"  npm ci in {FASTIFY_DIR.relative_to(ROOT)} ...", flush=True)
     done = subprocess.run(
         [npm, "ci", "--no-audit", "--no-fund"],
@@ -135,7 +137,13 @@ PEERS: tuple[Peer, ...] = (
         "fastify",
         lambda port: ["node", str(FASTIFY_DIR / "server.js")],
         prepare=_npm_ci,
-        description="Fastify 4.28 + ioredis (the original stack)",
+        description="Fastify 4.28 + ioredis + helmet (the original stack)",
+    ),
+    Peer(
+        "fastify-bare",
+        lambda port: ["env", "HELMET=0", "node", str(FASTIFY_DIR / "server.js")],
+        prepare=_npm_ci,
+        description="the same without helmet's security headers (ours always sends them)",
     ),
     Peer(
         "ours",
@@ -171,7 +179,7 @@ PEERS: tuple[Peer, ...] = (
 
 ROUTES: tuple[Route, ...] = (
     Route("health", "GET", "/health"),
-    Route("summary", "GET", "/v1/brands/bench/summary", peers=("fastify", "ours")),
+    Route("summary", "GET", "/v1/brands/bench/summary", peers=("fastify", "fastify-bare", "ours")),
     # Route("mentions", "POST", "/v1/brands/bench/mentions", body=MENTIONS, expect_status=202,
     #       peers=("fastify", "ours")),
 )

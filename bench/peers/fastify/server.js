@@ -2,8 +2,9 @@
 // The Fastify 4.28 + ioredis peer that bench/http.py measures the Python service against.
 //
 // It mirrors the original TypeScript service's production shape: one process, logger off,
-// one ioredis connection, and the same hot routes as ours. Redis health is kept in memory by
-// a ping every second, so GET /health makes no Redis round trip per request (same as ours).
+// one ioredis connection, helmet's security headers, and the same hot routes as ours. Redis
+// health is kept in memory by a ping every second, so GET /health makes no Redis round trip per
+// request (same as ours).
 //
 // Env: PORT (required), HOST (default 127.0.0.1), REDIS_URL (default redis://127.0.0.1:6379/0).
 //
@@ -118,6 +119,9 @@ const routes = [
 
 function buildApp() {
   const app = Fastify({ logger: false });
+  // The original registered @fastify/helmet with its defaults: security headers on every
+  // response. HELMET=0 leaves them out (bench/http.py's "fastify-bare" peer).
+  if (process.env.HELMET !== '0') app.register(require('@fastify/helmet'));
   const ctx = { redis, state };
   for (const route of routes) {
     const { handler, ...options } = route;

@@ -185,13 +185,12 @@ class HotRequestContext:
         no send per part, and headers handed over as text."""
         started = time.perf_counter()
         response, request_id = await self._response(lean, matched, scope, receive, _no_send)
+        extra = _extra_text_headers(scope, request_id)
         if isinstance(response, Prepared):
-            headers, body = [*response.headers], response.body
+            respond(response.status_code, [*response.headers, *extra], response.body)
         else:
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
-            body = bytes(response.body)
-        headers.extend(_extra_text_headers(scope, request_id))
-        respond(response.status_code, headers, body)
+            respond(response.status_code, [*headers, *extra], bytes(response.body))
         self._record(scope, request_id, response.status_code, time.perf_counter() - started)
 
     async def _response(
