@@ -30,7 +30,10 @@ VENV_BIN = Path(sys.executable).parent
 URL_ENV = "BENCH_DISPATCH_REDIS_URL"
 #: Queue / stream name every peer uses, so a FLUSHALL between runs is all the cleaning needed.
 QUEUE = "bench-dispatch"
-SAMPLE_INTERVAL_S = 0.1
+# VmHWM is the kernel's high-water mark: a sample only has to come before a process exits, and
+# ``finish`` takes one. The sampler walks every process of the machine (psutil's children) from a
+# thread of the process that collects results, so it runs rarely.
+SAMPLE_INTERVAL_S = 0.5
 STOP_TIMEOUT_S = 5.0
 POLL_S = 0.002  # sleep between "is the next result there?" checks when it is not
 MIN_RATE = 100.0  # a run slower than this many tasks/s (after 60 s of grace) is called hung
@@ -201,10 +204,11 @@ class Workers:
             self.first_result_at = time.perf_counter()
 
     def check(self) -> None:
-        """Raise :class:`PeerRunError` if a worker process exited or the run is hung."""
+        """Raise :class:`PeerRunError` if a worker process failed or the run is hung. A worker
+        that exits with 0 found nothing left to take (burst mode): the others finish."""
         for process in self._processes:
             code = process.poll()
-            if code is not None:
+            if code not in (None, 0):
                 raise PeerRunError(
                     f"worker process exited with {code} after {self.elapsed():.1f}s: "
                     f"{tail(self.log_path)}"
