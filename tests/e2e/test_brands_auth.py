@@ -60,3 +60,19 @@ def test_reads_need_a_key_when_read_api_key_is_set(api: httpx.Client) -> None:
     assert api.get("/v1/brands/nike", headers=bearer(WRITE)).status_code == 200
     assert api.get("/health").status_code == 200  # health and metrics stay open
     assert api.get("/metrics").status_code == 200
+
+
+def test_the_hot_summary_route_needs_the_read_key_too(api: httpx.Client) -> None:
+    api.post("/v1/brands", json=NIKE, headers=bearer(WRITE))
+    for headers in ({}, bearer("wrong"), {"authorization": READ}):
+        denied = api.get("/v1/brands/nike/summary", headers=headers)
+        assert denied.status_code == 401, (headers, denied.text)
+        assert denied.headers["www-authenticate"].startswith("Bearer")
+        assert denied.headers["content-type"] == "application/problem+json"
+    for key in (READ, WRITE):  # past the check: the brand has no summary yet
+        missing = api.get("/v1/brands/nike/summary", headers=bearer(key))
+        assert missing.status_code == 404, missing.text
+        assert missing.json()["detail"] == "brand 'nike' has no summary yet"
+    bad_slug = api.get("/v1/brands/Not_A_Slug/summary", headers=bearer(READ))
+    assert bad_slug.status_code == 422
+    assert len(bad_slug.headers["x-request-id"]) == 32

@@ -17,7 +17,11 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="orchestrator"'}
 
 
 def _presented(request: Request) -> bytes | None:
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return _bearer(request.headers.get("authorization", ""))
+
+
+def _bearer(authorization: str) -> bytes | None:
+    scheme, _, token = authorization.partition(" ")
     return token.strip().encode() if scheme.lower() == "bearer" and token.strip() else None
 
 
@@ -44,15 +48,16 @@ async def require_write(request: Request, services: ServicesDep) -> None:
 
 
 async def require_read(request: Request, services: ServicesDep) -> None:
-    authorize_read(request, services.settings)
+    authorize_read(request.headers.get("authorization"), services.settings)
 
 
-def authorize_read(request: Request, settings: Settings) -> None:
-    """401 (an HTTPException) unless reads are open or the request carries a valid key; for
-    lean routes, which take no dependencies."""
+def authorize_read(authorization: str | None, settings: Settings) -> None:
+    """401 (an HTTPException) unless reads are open or ``authorization`` (the header) carries
+    a valid key; for lean routes, which take no dependencies."""
     if settings.read_api_key is None:
         return
-    if not matches(token := _presented(request), [settings.read_api_key, settings.api_key]):
+    token = _bearer(authorization or "")
+    if not matches(token, [settings.read_api_key, settings.api_key]):
         raise _deny(token)
 
 

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from starlette.requests import Request
 
 from orchestrator.alerts import Alerts
+from orchestrator.app.lean import HotRequest
 from orchestrator.brand_view import BrandView
 from orchestrator.config import Settings
 from orchestrator.dashboard.live import SummaryFeed
@@ -50,8 +51,12 @@ class Services:
 
 
 def services_of(request: Request) -> Services:
-    """The services, for lean routes that take the request directly."""
     return cast(Services, request.state.services)
+
+
+def hot_services(request: HotRequest) -> Services:
+    """The services, for lean routes (which take a ``HotRequest``)."""
+    return cast(Services, request.state["services"])
 
 
 async def get_services(request: Request) -> Services:

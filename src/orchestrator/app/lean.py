@@ -8,9 +8,10 @@ their OpenAPI operations are declared next to them and merged into ``/openapi.js
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 from fastapi import FastAPI
@@ -21,7 +22,24 @@ from starlette.responses import Response
 from starlette.routing import Match, Route
 from starlette.types import Receive, Scope, Send
 
-Endpoint = Callable[[Request], Awaitable["Response | Prepared"]]
+
+class HotRequest(Protocol):
+    """What a hot route reads of its request, whichever interface the server speaks: the
+    lifespan's state, the path parameters and the headers (``ScopeRequest`` over ASGI,
+    ``orchestrator.app.rsgi.RsgiRequest`` over RSGI)."""
+
+    @property
+    def state(self) -> Mapping[str, Any]: ...
+
+    @property
+    def path_params(self) -> Mapping[str, str]: ...
+
+    def header(self, name: str) -> str | None:
+        """The header's value (``name`` in lower case), or None."""
+        ...
+
+
+Endpoint = Callable[[HotRequest], Awaitable["Response | Prepared"]]
 Schema = type[BaseModel] | type[msgspec.Struct]
 _REF = "#/components/schemas/{model}"
 
@@ -61,9 +79,41 @@ class LeanRoute:
         return [answer for answer in self.responses.values() if not isinstance(answer, str)]
 
 
+class ScopeRequest:
+    """A hot route's request over ASGI: read from the scope."""
+
+    __slots__ = ("_scope",)
+
+    def __init__(self, scope: Scope) -> None:
+        self._scope = scope
+
+    @property
+    def state(self) -> Mapping[str, Any]:
+        state: Mapping[str, Any] = self._scope["state"]
+        return state
+
+    @property
+    def path_params(self) -> Mapping[str, str]:
+        params: Mapping[str, str] = self._scope.get("path_params", {})
+        return params
+
+    def header(self, name: str) -> str | None:
+        return header(self._scope, name.encode("latin-1"))
+
+
 class _TemplatedRoute(Route):
-    """A Route that leaves itself in the scope, as FastAPI's own routes do, so that metrics
-    and access logs label requests by route template."""
+    """A lean route as a Starlette Route that leaves itself in the scope, as FastAPI's own
+    routes do, so that metrics and access logs label requests by route template. ``hot`` is
+    its endpoint, which takes a ``HotRequest``."""
+
+    def __init__(self, lean: LeanRoute) -> None:
+        self.hot = lean.endpoint
+
+        @functools.wraps(lean.endpoint)
+        async def endpoint(request: Request) -> Response | Prepared:
+            return await lean.endpoint(ScopeRequest(request.scope))
+
+        super().__init__(lean.path, endpoint, methods=[lean.method])
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         match, child_scope = super().matches(scope)
@@ -126,7 +176,7 @@ class LeanDispatch:
         self._exact: dict[str, _TemplatedRoute] = {}
         self._templated: list[_TemplatedRoute] = []
         for lean in routes:
-            route = _TemplatedRoute(lean.path, lean.endpoint, methods=[lean.method])
+            route = _TemplatedRoute(lean)
             if route.param_convertors:
                 self._templated.append(route)
             else:
@@ -136,7 +186,10 @@ class LeanDispatch:
     def match(self, scope: Scope) -> Matched | None:
         """The route and path parameters of ``scope``, or None (a method it does not serve
         too: the framework answers 405)."""
-        path: str = scope["path"]
+        return self.find(scope["path"], scope["method"])
+
+    def find(self, path: str, method: str) -> Matched | None:
+        """The route and path parameters of a request line, or None."""
         route = self._exact.get(path)
         params: dict[str, str] = {}
         if route is None:
@@ -145,7 +198,7 @@ class LeanDispatch:
                 if found is not None:
                     route, params = candidate, found.groupdict()
                     break
-        if route is None or scope["method"] not in (route.methods or ()):
+        if route is None or method not in (route.methods or ()):
             return None
         return route, params
 
@@ -156,15 +209,13 @@ class LeanDispatch:
         route, params = matched
         scope["route"] = route
         scope["path_params"] = params
-        request = Request(scope, receive, send)
         try:
-            response: Response | Prepared = await route.endpoint(request)
+            return await route.hot(ScopeRequest(scope))
         except Exception as exc:
             handler = next((h for kind, h in self._handlers if isinstance(exc, kind)), None)
             if handler is None:
                 raise
-            return await handler(request, exc)
-        return response
+            return await handler(Request(scope, receive, send), exc)
 
 
 Matched = tuple[_TemplatedRoute, dict[str, str]]
@@ -172,6 +223,14 @@ Matched = tuple[_TemplatedRoute, dict[str, str]]
 
 OneShot = Callable[[int, list[tuple[str, str]], bytes], None]
 """A server's call that sends a whole response at once: status, headers as text, body."""
+
+
+class RequestLine(NamedTuple):
+    """What metrics and logs need of a request answered without an ASGI scope."""
+
+    method: str
+    path: str
+    scheme: str
 
 
 class HotContext(Protocol):
@@ -183,8 +242,8 @@ class HotContext(Protocol):
     ) -> None: ...
 
     async def answer_at_once(
-        self, lean: LeanDispatch, matched: Matched, scope: Scope, receive: Receive, respond: OneShot
-    ) -> None: ...
+        self, matched: Matched, request: HotRequest, line: RequestLine, respond: OneShot
+    ) -> bool: ...
 
 
 class LeanApp(FastAPI):
@@ -204,17 +263,18 @@ class LeanApp(FastAPI):
                 return
         await super().__call__(scope, receive, send)
 
-    async def answer_at_once(self, scope: Scope, receive: Receive, respond: OneShot) -> bool:
-        """Answer a hot route's request through ``respond``; False (nothing sent) for any
-        other request, which goes through the app as usual."""
+    async def answer_at_once(
+        self, line: RequestLine, request: Callable[[Matched], HotRequest], respond: OneShot
+    ) -> bool:
+        """Answer a hot route's request through ``respond``, for a server that takes a whole
+        response in one call. False when nothing was sent: not a hot route, or the route
+        failed (the app then answers the request, its handlers making the problem)."""
         if self.hot is None or self.lean is None:
             return False
-        matched = self.lean.match(scope)
+        matched = self.lean.find(line.path, line.method)
         if matched is None:
             return False
-        scope["app"] = self
-        await self.hot.answer_at_once(self.lean, matched, scope, receive, respond)
-        return True
+        return await self.hot.answer_at_once(matched, request(matched), line, respond)
 
 
 def add_lean_routes(
@@ -223,8 +283,7 @@ def add_lean_routes(
     """Mount the routes (first, ahead of the included routers) and make ``app.openapi()``
     describe them and ``models`` (call once per app)."""
     for index, lean in enumerate(routes):
-        route = _TemplatedRoute(lean.path, lean.endpoint, methods=[lean.method])
-        app.router.routes.insert(index, route)
+        app.router.routes.insert(index, _TemplatedRoute(lean))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

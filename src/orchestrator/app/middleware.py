@@ -17,7 +17,15 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orchestrator.app.lean import LeanDispatch, Matched, OneShot, Prepared
+from orchestrator.app.lean import (
+    HotRequest,
+    LeanDispatch,
+    Matched,
+    OneShot,
+    Prepared,
+    RequestLine,
+    header,
+)
 from orchestrator.app.problems import PROBLEM_JSON, problem_body
 from orchestrator.metrics import Metrics
 
@@ -69,7 +77,7 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         request_id = _request_id(scope, self._ids)
-        extra = _encoded(_extra_text_headers(scope, request_id))
+        extra = _encoded(_extra_text_headers(scope.get("scheme"), request_id))
         status = 500
         response_started = False
 
@@ -93,7 +101,7 @@ class RequestContextMiddleware:
                 await self._reject(send_with_headers, scope, 500)
         finally:
             self._in_flight.count -= 1
-            self._record(scope, request_id, status, time.perf_counter() - started)
+            self._record.scoped(scope, request_id, status, time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("request_id")
 
     def _limited(self, receive: Receive) -> Receive:
@@ -124,10 +132,16 @@ class _Recorder:
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._logs = log.is_enabled_for(logging.INFO)  # the level is set once, at start-up
 
-    def __call__(self, scope: Scope, request_id: str, status: int, duration_s: float) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
-        method = scope["method"]
+    def scoped(self, scope: Scope, request_id: str, status: int, duration_s: float) -> None:
+        """Record a request answered through the ASGI app."""
+        template = getattr(scope.get("route"), "path", None) or "unmatched"
+        line = RequestLine(scope["method"], scope["path"], scope.get("scheme", "http"))
+        self(line, template, request_id, status, duration_s)
+
+    def __call__(
+        self, line: RequestLine, template: str, request_id: str, status: int, duration_s: float
+    ) -> None:
+        method = line.method
         key = (method, template, status)
         children = self._children.get(key)
         if children is None:  # labels() costs more than the update itself: look it up once
@@ -143,7 +157,7 @@ class _Recorder:
             "http.request",
             method=method,
             route=template,
-            path=scope["path"],
+            path=line.path,
             status=status,
             duration_ms=round(duration_s * 1000, 3),
             request_id=request_id,
@@ -169,29 +183,44 @@ class HotRequestContext:
         started = time.perf_counter()
         response, request_id = await self._response(lean, matched, scope, receive, send)
         try:
-            extra = _extra_text_headers(scope, request_id)
+            extra = _extra_text_headers(scope.get("scheme"), request_id)
             if isinstance(response, Prepared):
                 await response.send(send, extra)
             else:
                 response.raw_headers.extend(_encoded(extra))
                 await response(scope, receive, send)
         finally:
-            self._record(scope, request_id, response.status_code, time.perf_counter() - started)
+            duration_s = time.perf_counter() - started
+            self._record.scoped(scope, request_id, response.status_code, duration_s)
 
     async def answer_at_once(
-        self, lean: LeanDispatch, matched: Matched, scope: Scope, receive: Receive, respond: OneShot
-    ) -> None:
-        """The same, through a server call that takes the whole response (granian's RSGI):
-        no send per part, and headers handed over as text."""
+        self, matched: Matched, request: HotRequest, line: RequestLine, respond: OneShot
+    ) -> bool:
+        """The same for a request read without an ASGI scope, through a server call that
+        takes the whole response (granian's RSGI): headers handed over as text, no send per
+        part. False, with nothing sent, when the route raised or the body is too large: the
+        app then answers the request, its exception handlers making the problem."""
         started = time.perf_counter()
-        response, request_id = await self._response(lean, matched, scope, receive, _no_send)
-        extra = _extra_text_headers(scope, request_id)
+        if _length(request.header("content-length")) > self.max_body_bytes:
+            return False
+        route, _ = matched
+        self._in_flight.count += 1
+        try:
+            response = await route.hot(request)
+        except Exception:
+            return False
+        finally:
+            self._in_flight.count -= 1
+        request_id = _valid_id(request.header("x-request-id")) or self._ids.next()
+        extra = _extra_text_headers(line.scheme, request_id)
         if isinstance(response, Prepared):
             respond(response.status_code, [*response.headers, *extra], response.body)
         else:
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
             respond(response.status_code, [*headers, *extra], bytes(response.body))
-        self._record(scope, request_id, response.status_code, time.perf_counter() - started)
+        duration_s = time.perf_counter() - started
+        self._record(line, route.path, request_id, response.status_code, duration_s)
+        return True
 
     async def _response(
         self, lean: LeanDispatch, matched: Matched, scope: Scope, receive: Receive, send: Send
@@ -211,13 +240,9 @@ class HotRequestContext:
             self._in_flight.count -= 1
 
 
-async def _no_send(message: Message) -> None:
-    raise RuntimeError("a route answered at once sends nothing itself")
-
-
-def _extra_text_headers(scope: Scope, request_id: str) -> list[tuple[str, str]]:
+def _extra_text_headers(scheme: str | None, request_id: str) -> list[tuple[str, str]]:
     extra = [("x-request-id", request_id), *_SECURITY_TEXT]
-    if scope.get("scheme") == "https":
+    if scheme == "https":
         extra.append(_HSTS_TEXT)
     return extra
 
@@ -267,20 +292,20 @@ class ProblemCORSMiddleware(CORSMiddleware):
 
 
 def _request_id(scope: Scope, ids: _RequestIds) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            candidate: str = value.decode("latin-1")
-            if _REQUEST_ID.match(candidate):
-                return candidate
-            break
-    return ids.next()
+    return _valid_id(header(scope, b"x-request-id")) or ids.next()
+
+
+def _valid_id(given: str | None) -> str | None:
+    """A request id the client gave, when it is safe to echo and log."""
+    return given if given is not None and _REQUEST_ID.match(given) else None
 
 
 def _declared_length(scope: Scope) -> int:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-    return 0
+    return _length(header(scope, b"content-length"))
+
+
+def _length(declared: str | None) -> int:
+    try:
+        return int(declared) if declared is not None else 0
+    except ValueError:
+        return 0

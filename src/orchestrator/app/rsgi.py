@@ -1,5 +1,5 @@
-"""The app served over granian's RSGI interface: every request reaches the ASGI app through a
-thin bridge whose response is one call into the server.
+"""The app served over granian's RSGI interface: hot routes answer from the RSGI request in one
+call into the server; every other request reaches the ASGI app through a thin bridge.
 
 Under ASGI a response costs two awaited sends into the server (start, then body), each a future
 resolved by the server's Rust runtime; under RSGI the whole response is one synchronous call.
@@ -14,13 +14,14 @@ import functools
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from granian._granian import RSGIHeaders as RsgiHeaders
 from granian._granian import RSGIHTTPProtocol as HTTPProtocol
 from granian._granian import RSGIHTTPStreamTransport as HTTPStreamTransport
 from granian._granian import RSGIProtocolClosed as ProtocolClosed
 from granian.rsgi import Scope as RsgiScope
 from starlette.types import Message
 
-from orchestrator.app.lean import LeanApp
+from orchestrator.app.lean import LeanApp, Matched, RequestLine
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 
@@ -37,12 +38,34 @@ class RsgiBridge:
     async def __rsgi__(self, scope: RsgiScope, protocol: HTTPProtocol) -> None:
         if scope.proto != "http":  # the server is started without WebSockets
             return
-        exchange = _Exchange(protocol)
-        request = asgi_scope(scope, self._state)
-        if await self._app.answer_at_once(request, exchange.receive, protocol.response_bytes):
+        line = RequestLine(scope.method, scope.path, scope.scheme)
+        state, headers = self._state, scope.headers
+
+        def request(matched: Matched) -> RsgiRequest:
+            return RsgiRequest(state, matched[1], headers)
+
+        if await self._app.answer_at_once(line, request, protocol.response_bytes):
             return
-        await self._app(request, exchange.receive, exchange.send)
+        exchange = _Exchange(protocol)
+        await self._app(asgi_scope(scope, self._state), exchange.receive, exchange.send)
         exchange.finish()
+
+
+class RsgiRequest:
+    """A hot route's request over RSGI: no ASGI scope is built for it."""
+
+    __slots__ = ("_headers", "path_params", "state")
+
+    def __init__(
+        self, state: Mapping[str, Any], path_params: Mapping[str, str], headers: RsgiHeaders
+    ) -> None:
+        self.state = state
+        self.path_params = path_params
+        self._headers = headers
+
+    def header(self, name: str) -> str | None:
+        value: str | None = self._headers.get(name)
+        return value
 
 
 def asgi_scope(scope: RsgiScope, state: dict[str, Any]) -> dict[str, Any]:

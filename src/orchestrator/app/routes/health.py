@@ -6,12 +6,11 @@ import time
 from typing import Literal
 
 import msgspec
-from starlette.requests import Request
 from starlette.responses import Response
 
 from orchestrator import __version__
-from orchestrator.app.deps import services_of
-from orchestrator.app.lean import LeanRoute
+from orchestrator.app.deps import hot_services
+from orchestrator.app.lean import HotRequest, LeanRoute
 from orchestrator.app.models import Problem
 from orchestrator.app.problems import problem
 from orchestrator.health import readiness
@@ -57,9 +56,9 @@ class Status(msgspec.Struct):
     status: str
 
 
-async def health(request: Request) -> Response:
+async def health(request: HotRequest) -> Response:
     """The service's state from memory: no Redis round trip per request."""
-    services = services_of(request)
+    services = hot_services(request)
     redis = services.redis_watch.state
     loops = {
         status.name: LoopHealth(
@@ -89,14 +88,14 @@ async def health(request: Request) -> Response:
     return Response(_encode(report), media_type=JSON)
 
 
-async def live(_: Request) -> Response:
+async def live(_: HotRequest) -> Response:
     """200 while the process answers HTTP."""
     return Response(b'{"status":"live"}', media_type=JSON)
 
 
-async def ready(request: Request) -> Response:
+async def ready(request: HotRequest) -> Response:
     """200 when Redis answers a PING and every background loop runs; else 503 with reasons."""
-    services = services_of(request)
+    services = hot_services(request)
     reasons = await readiness(
         services.redis,
         services.metrics,

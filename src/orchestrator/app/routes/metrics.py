@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
 from starlette.responses import Response
 
-from orchestrator.app.deps import services_of
-from orchestrator.app.lean import LeanRoute
+from orchestrator.app.deps import hot_services
+from orchestrator.app.lean import HotRequest, LeanRoute
 
 
-async def metrics(request: Request) -> Response:
+async def metrics(request: HotRequest) -> Response:
     """Every collector of this replica's registry."""
-    collectors = services_of(request).metrics
+    collectors = hot_services(request).metrics
     return Response(collectors.render(), media_type=collectors.content_type)
 
 

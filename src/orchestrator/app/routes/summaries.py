@@ -10,12 +10,11 @@ import msgspec
 from fastapi import APIRouter, Depends, Query
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
 from starlette.responses import Response
 
 from orchestrator.app.auth import authorize_read, require_read, require_write
-from orchestrator.app.deps import Services, ServicesDep
-from orchestrator.app.lean import LeanRoute, Prepared, documented, header
+from orchestrator.app.deps import ServicesDep, hot_services
+from orchestrator.app.lean import HotRequest, LeanRoute, Prepared, documented
 from orchestrator.app.models import Problem, SlugPath, problem_responses
 from orchestrator.brand import SLUG_PATTERN
 from orchestrator.summarize import Summary
@@ -37,14 +36,14 @@ class SummaryHistory(msgspec.Struct, rename="camel", frozen=True):
 MODELS = (Summary, SummaryHistory)  # documented in /openapi.json
 
 
-async def summary(request: Request) -> Response | Prepared:
+async def summary(request: HotRequest) -> Response | Prepared:
     """The brand's latest summary (``summary:brand:{slug}``), with its ETag: 304 when
     ``If-None-Match`` names it, 404 until the brand has one. Served from memory: a new summary
     is seen at once, a write nobody announced within ``SUMMARY_CACHE_SEC``."""
-    services: Services = request.scope["state"]["services"]
+    services = hot_services(request)
     if services.settings.read_api_key is not None:
-        authorize_read(request, services.settings)
-    slug: str = request.scope["path_params"]["slug"]
+        authorize_read(request.header("authorization"), services.settings)
+    slug = request.path_params["slug"]
     if _SLUG.fullmatch(slug) is None:
         raise RequestValidationError(
             [{"loc": ("path", "slug"), "msg": f"must match {SLUG_PATTERN}", "type": "pattern"}]
@@ -53,7 +52,7 @@ async def summary(request: Request) -> Response | Prepared:
     if entry is None:
         await services.registry.get(slug)  # 404 naming the brand when it is not registered
         raise HTTPException(404, f"brand {slug!r} has no summary yet")
-    tags = header(request.scope, b"if-none-match")
+    tags = request.header("if-none-match")
     if tags and entry.etag in {tag.strip().removeprefix("W/") for tag in tags.split(",")}:
         return Prepared(304, [("etag", entry.etag)])
     headers = [("content-type", JSON), ("content-length", entry.length), ("etag", entry.etag)]
