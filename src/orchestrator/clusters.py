@@ -182,6 +182,7 @@ class _Group:
                 self.dots = np.concatenate([self.dots, np.zeros_like(self.dots)], axis=1)
         self.ids.append(cluster_id)
         self._index[cluster_id] = n
+        self.sizes[n] = 0.0  # a removed row may have left its weight here: not in the sum
         if self.block is not None and self.dots is not None:
             self.dots[:, n] = self.block.products(vector, slot)
             if self.projections is not None:
