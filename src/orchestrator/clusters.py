@@ -631,11 +631,11 @@ class BrandClusters:
             known = self._absorbed[cluster.id] = set(cluster.absorbed)
         if absorbed_id in known:
             return
-        absorbed = [*cluster.absorbed, absorbed_id]
+        absorbed = cluster.absorbed  # in place: a copy would touch every id (reference counts)
+        absorbed.append(absorbed_id)
         known.add(absorbed_id)
-        for dropped in absorbed[:-_MAX_ABSORBED]:
-            known.discard(dropped)
-        cluster.absorbed = absorbed[-_MAX_ABSORBED:]
+        while len(absorbed) > _MAX_ABSORBED:
+            known.discard(absorbed.pop(0))
 
 
 def _blocks(checked: Sequence[Checked]) -> Iterator[Sequence[Checked]]:

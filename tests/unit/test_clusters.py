@@ -309,3 +309,11 @@ def test_the_centred_rule_mean_is_the_one_of_the_clusters_kept_after_evictions()
     assert kept is not None
     assert recomputed is not None
     np.testing.assert_allclose(kept, recomputed, rtol=1e-5)
+
+
+def test_a_cluster_records_the_last_ids_it_absorbed_each_once() -> None:
+    brand = brand_with(ClusterIn(id="a", mentions=["m0"], centroid=[1.0, 0.0]))
+    ids = [f"c{i}" for i in range(25)] + ["c24", "c2", "a"]  # c2 had dropped out
+    for i, cluster_id in enumerate(ids):
+        brand.apply(chunk(f"k{i}", ClusterIn(id=cluster_id, centroid=[1.0, 0.0])), i)
+    assert brand.stored("a").absorbed == [*(f"c{i}" for i in range(6, 25)), "c2"]
