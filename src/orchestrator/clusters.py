@@ -306,13 +306,16 @@ class _Group:
         block = self.block
         if slot is not None and block is not None:
             dots, square = block.dots[slot, :n], block.squares[slot]
-            vector_mean = float(block.to_mean[slot])
         else:
             dots, square = self.rows[:n] @ vector, float(vector @ vector)
-            vector_mean = float(vector @ self._mean32)
         if self.mean is None:
             scores = dots * self.inverse[:n]
         else:
+            vector_mean = float(
+                block.to_mean[slot]
+                if slot is not None and block is not None
+                else vector @ self._mean32
+            )
             scores = (dots + (self._mean_square - vector_mean) - self.row_mean[:n]) * self.inverse[
                 :n
             ]
