@@ -89,23 +89,37 @@ encode_cluster = msgspec.msgpack.Encoder().encode
 decode_cluster = msgspec.msgpack.Decoder(Cluster).decode
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Block:
-    """The incoming centroids of a block, as rows of ``matrix``, with their products."""
+    """The incoming centroids of a block, as rows of ``matrix`` (each named by its row, its
+    slot), and what is kept current while they merge one at a time (``_Group``)."""
 
     matrix: Vector32
     weights: Vector32  # max(size, 1) of each
     gram: Vector32  # matrix @ matrix.T
-    total: Vector32  # T0: the group's weighted sum of rows at the start (centred rule)
-    to_total: Vector32  # matrix @ total (centred rule only)
+    squares: list[float]  # |x_k|^2: the diagonal of ``gram``
+    dots: Vector32  # row k: x_k's products with every row of the group, current from slot k on
+    to_mean: Vector  # x_k.m (the group's mean; zeros when it has none)
+    projections: Vector | None = None  # centred rule: every row's r.T
+    to_sum: Vector | None = None  # centred rule: x_k.T
+    included: int = 0  # T: the group's weighted sum when the block began, plus w_k x_k of
+    # the slots before this one (those merged, and those of the result being merged)
 
-    def products(self, vector: Vector32, slot: int | None) -> Vector32:
-        """``vector``'s products with the block's centroids (a slot's: its row of ``gram``)."""
-        products: Vector32 = self.matrix @ vector if slot is None else self.gram[slot]
-        return products
+    def grow(self) -> None:
+        """Double the room for rows (as the group does)."""
+        self.dots = np.concatenate([self.dots, np.zeros_like(self.dots)], axis=1)
+        if self.projections is not None:
+            self.projections = np.concatenate([self.projections, np.zeros_like(self.projections)])
 
-    def to_total_of(self, vector: Vector32, slot: int | None) -> float:
-        return float(vector @ self.total if slot is None else self.to_total[slot])
+    def include(self, stop: int, rows: int) -> None:
+        """Add w_k x_k of the slots up to ``stop`` to T, and so to every product with it."""
+        start = self.included
+        if self.projections is None or self.to_sum is None or stop <= start:
+            return
+        weights = self.weights[start:stop]
+        self.projections[:rows] += weights @ self.dots[start:stop, :rows]
+        self.to_sum += self.gram[:, start:stop] @ weights
+        self.included = stop
 
 
 @dataclass
@@ -118,15 +132,15 @@ class _Group:
     and writes keep them current. A similarity within ``_RECHECK`` of the threshold is computed
     again in float64 before it decides.
 
-    During a block (``begin`` ... ``end``), ``dots`` holds every row's product with every
-    centroid of the block (one row of ``dots`` per centroid), so a comparison reads a row of
-    it instead of multiplying. A merge makes a row (1-s) r + s x_k, so its products become
+    During a block (``begin`` ... ``end``), the block's ``dots`` holds every row's product with
+    every centroid of the block (one row of ``dots`` per centroid), so a comparison reads a row
+    of it instead of multiplying. A merge makes a row (1-s) r + s x_k, so its products with the
+    centroids still to come (the block's later slots; earlier ones are read no more) become
     (1-s) r.x + s x_k.x (from the block's ``gram``); a new row's products are x_k's row of
-    ``gram``. For the centred rule,
-    ``projections`` holds every r.T0 (T0: the weighted sum of the rows when the block began),
-    kept the same way: each merge or new row adds w_k x_k to the sum, so r.m is
-    (r.T0 + sum of w_k r.x_k over the block's centroids so far) / weight, without a pass over
-    the rows' components."""
+    ``gram``. For the centred rule, the block's ``projections`` holds every r.T (T: the weighted
+    sum of the rows when the block began plus w_k x_k of each centroid merged or about to be,
+    ``_Block.include``), kept the same way with x_k.T (``to_sum``), so r.m is r.T / weight
+    without a pass over the rows' components, and x_k.m is read from ``to_mean``."""
 
     dimension: int
     weighted: bool = False  # keep ``total`` and ``weight`` (the centred rule's mean needs them)
@@ -145,32 +159,33 @@ class _Group:
         self.total = np.zeros(self.dimension)  # sum of weight * row, kept as rows change
         self.weight = 0.0
         self.block: _Block | None = None
-        self.dots: Vector32 | None = None  # during a block: block's centroid x row (columns)
-        self.projections: Vector | None = None  # during a block, centred rule: r.T0
 
     def _arrays(self) -> list[str]:
         """The per-row arrays (grown and moved together)."""
-        names = ["rows", "squares", "sizes", "row_mean", "inverse"]
-        return names if self.projections is None else [*names, "projections"]
+        return ["rows", "squares", "sizes", "row_mean", "inverse"]
 
     def begin(self, vectors: list[Vector32], weights: list[float]) -> None:
         """Start a block: ``vectors`` (with their weights, max(size, 1)) will be compared and
         merged in this order, each named by its position (its slot)."""
         matrix = np.vstack(vectors)
         n, capacity = len(self.ids), len(self.rows)
-        dots = self.dots = np.empty((len(vectors), capacity), np.float32)  # past n: on add
+        dots = np.empty((len(vectors), capacity), np.float32)  # past n: on add
         np.matmul(matrix, self.rows[:n].T, out=dots[:, :n])  # a centroid's products: one row
-        total = self.total.astype(np.float32)
-        to_total = np.zeros(len(vectors), np.float32)  # the cosine rule keeps no projections
-        if self.weighted:
-            projections = self.projections = np.zeros(capacity)
-            projections[:n] = self.rows[:n] @ total
-            to_total = matrix @ total
         gram = matrix @ matrix.T
-        self.block = _Block(matrix, np.array(weights, np.float32), gram, total, to_total)
+        to_mean = np.zeros(len(vectors))
+        if self.mean is not None:
+            to_mean[:] = matrix @ self._mean32
+        block = _Block(matrix, np.array(weights, np.float32), gram, gram.diagonal().tolist(),
+                       dots, to_mean)  # fmt: skip
+        if self.weighted:
+            total = self.total.astype(np.float32)
+            block.projections = np.zeros(capacity)
+            block.projections[:n] = self.rows[:n] @ total
+            block.to_sum = (matrix @ total).astype(np.float64)
+        self.block = block
 
     def end(self) -> None:
-        self.block = self.dots = self.projections = None
+        self.block = None
 
     def add(self, cluster_id: str, vector: Vector32, size: float, slot: int | None = None) -> None:
         n = len(self.ids)
@@ -178,15 +193,22 @@ class _Group:
             for name in self._arrays():
                 array = getattr(self, name)
                 setattr(self, name, np.concatenate([array, np.zeros_like(array)]))
-            if self.dots is not None:
-                self.dots = np.concatenate([self.dots, np.zeros_like(self.dots)], axis=1)
+            if self.block is not None:
+                self.block.grow()
         self.ids.append(cluster_id)
         self._index[cluster_id] = n
-        if self.block is not None and self.dots is not None:
-            self.dots[:, n] = self.block.products(vector, slot)
-            if self.projections is not None:
-                self.projections[n] = self.block.to_total_of(vector, slot)
-        self.update(cluster_id, vector, size)
+        weight = self.sizes[n] = max(size, 1.0)
+        self.rows[n] = vector
+        if self.weighted:
+            self.total += weight * self.rows[n]
+            self.weight += weight
+        block = self.block
+        if block is not None:
+            assert slot is not None, "a centroid added during a block has its slot"
+            block.dots[slot + 1 :, n] = block.gram[slot, slot + 1 :]  # products to come
+            if block.projections is not None and block.to_sum is not None:
+                block.projections[n] = block.to_sum[slot]
+        self._settle(n)
 
     def row(self, cluster_id: str) -> Vector32:
         row: Vector32 = self.rows[self._index[cluster_id]]
@@ -197,31 +219,23 @@ class _Group:
     ) -> None:
         """Make the row (1 - share) * row + share * vector, of weight ``size``."""
         index = self._index[cluster_id]
-        keep, take = np.float32(1.0 - share), np.float32(share)
-        row = self.rows[index]
-        row *= keep
-        row += vector * take
         if self.weighted:  # the weighted sum gains the vector's weight times it (exactly so
             added = size * share  # in real numbers; the rows are float32 roundings of theirs)
             self.total += added * vector
             self.weight += added
-        if self.block is not None and self.dots is not None:
-            dots = self.dots[:, index]
-            dots *= keep
-            dots += self.block.products(vector, slot) * take
-            if self.projections is not None:
-                self.projections[index] = (1.0 - share) * self.projections[
-                    index
-                ] + share * self.block.to_total_of(vector, slot)
         self.sizes[index] = max(size, 1.0)
-        self._settle(index)
-
-    def update(self, cluster_id: str, vector: Vector32, size: float) -> None:
-        index = self._index[cluster_id]
-        self._account(index, -1.0)
-        self.rows[index] = vector
-        self.sizes[index] = max(size, 1.0)
-        self._account(index, 1.0)
+        row = self.rows[index]
+        row *= np.float32(1.0 - share)
+        row += vector * np.float32(share)
+        block = self.block
+        if block is not None and slot is not None:
+            keep, take = 1.0 - share, share
+            column = block.dots[slot + 1 :, index]  # the products with the centroids to come
+            column *= keep
+            column += block.gram[slot, slot + 1 :] * take
+            if block.projections is not None and block.to_sum is not None:
+                projection = keep * float(block.projections[index]) + take * block.to_sum[slot]
+                block.projections[index] = projection
         self._settle(index)
 
     def _settle(self, index: int) -> None:
@@ -240,6 +254,7 @@ class _Group:
             self.weight += weight
 
     def remove(self, cluster_id: str) -> None:
+        """Drop a row (never during a block)."""
         index = self._index.pop(cluster_id)
         self._account(index, -1.0)
         last = len(self.ids) - 1
@@ -248,8 +263,6 @@ class _Group:
             for name in self._arrays():
                 array = getattr(self, name)
                 array[index] = array[last]
-            if self.dots is not None:
-                self.dots[:, index] = self.dots[:, last]
             self.ids[index] = moved
             self._index[moved] = index
         self.ids.pop()
@@ -259,26 +272,28 @@ class _Group:
         moved less than ``_RECENTRE`` of its length since the last centring is not worth a
         pass over every row: the group stays centred where it was. ``coming``: the slots of
         the result's centroids in the block, which the mean includes."""
+        n, block = len(self.ids), self.block
+        if block is not None and coming is not None:
+            block.include(coming.stop, n)
         if mean is None and self.mean is None:
             return
         if mean is not None and self.mean is not None:
             moved = float(np.linalg.norm(mean - self.mean))
             if moved <= _RECENTRE * math.sqrt(self._mean_square):
                 return
-        n = len(self.ids)
         self.mean = mean
         squares = self.squares[:n]
         if mean is not None:
             self._mean_square = float(mean @ mean)
             self._mean32 = mean.astype(np.float32)  # float32 products: no float64 matrix copy
-            block, dots, projections = self.block, self.dots, self.projections
-            if block is not None and dots is not None and projections is not None and coming:
-                weights = block.weights[: coming.stop]
+            if block is not None and block.projections is not None and coming:
                 weight = self.weight + float(block.weights[coming].sum())
-                self.row_mean[:n] = (projections[:n] + weights @ dots[: coming.stop, :n]) / weight
+                self.row_mean[:n] = block.projections[:n] / weight
             else:
                 self.row_mean[:n] = self.rows[:n] @ self._mean32
             squares = squares - 2 * self.row_mean[:n] + self._mean_square
+        if block is not None:
+            block.to_mean[:] = block.matrix @ self._mean32 if mean is not None else 0.0
         self.inverse[:n] = 1.0 / np.sqrt(np.maximum(squares, 1e-30))
 
     def most_similar(
@@ -288,14 +303,19 @@ class _Group:
         n = len(self.ids)
         if n == 0:
             return None
-        if slot is not None and self.block is not None and self.dots is not None:
-            dots, square = self.dots[slot, :n], float(self.block.gram[slot, slot])
+        block = self.block
+        if slot is not None and block is not None:
+            dots, square = block.dots[slot, :n], block.squares[slot]
         else:
             dots, square = self.rows[:n] @ vector, float(vector @ vector)
         if self.mean is None:
             scores = dots * self.inverse[:n]
         else:
-            vector_mean = float(vector @ self._mean32)
+            vector_mean = float(
+                block.to_mean[slot]
+                if slot is not None and block is not None
+                else vector @ self._mean32
+            )
             scores = (dots + (self._mean_square - vector_mean) - self.row_mean[:n]) * self.inverse[
                 :n
             ]
@@ -323,6 +343,7 @@ class BrandClusters:
         self.changed: set[str] = set()
         self.removed: set[str] = set()
         self._groups: dict[tuple[str, int], _Group] = {}
+        self._absorbed: dict[str, set[str]] = {}  # cluster id -> its ``absorbed``, as a set
         for cluster in clusters:
             self._index(cluster)
 
@@ -347,22 +368,33 @@ class BrandClusters:
         present: list[int] = []
         parts: list[bytes] = []
         for index, incoming in enumerate(result.clusters):
-            given = incoming.dimension
-            if given is None:
+            raw = _centroid_bytes(incoming)
+            if raw is None:
                 continue
+            given = len(raw) // 4
             if known and given != known:
                 raise InvalidResultError(
                     f"centroid of dimension {given}, the brand's clusters of"
                     f" model {result.model!r} have {known} - at `$.clusters[{index}].centroid`"
                 )
             present.append(index)
-            raw = incoming.centroid_f32
-            if raw is None:
-                raw = np.fromiter(incoming.centroid or (), "<f4", given).tobytes()
             parts.append(raw)
         vectors: list[Vector32 | None] = [None] * len(result.clusters)
         if not present:
             return vectors
+        matrix = np.frombuffer(b"".join(parts), dtype="<f4").reshape(len(present), -1)
+        if not _within_limit(matrix):
+            valid = (np.abs(matrix) <= _COMPONENT_LIMIT).all(axis=1)
+            index = present[int(np.argmin(valid))]
+            raise InvalidResultError(
+                f"centroid components must be finite and within ±{_COMPONENT_LIMIT:g}"
+                f" - at `$.clusters[{index}].centroidF32`"
+            )
+        coming.setdefault(result.model, matrix.shape[1])
+        nonzero = cast(list[bool], np.logical_or.reduce(matrix, axis=1).tolist())
+        for index, row, given in zip(present, matrix, nonzero, strict=True):
+            vectors[index] = row if given else None
+        return vectors
         matrix = np.frombuffer(b"".join(parts), dtype="<f4").reshape(len(present), -1)
         if not np.abs(matrix).max() <= _COMPONENT_LIMIT:  # NaN compares False
             valid = (np.abs(matrix) <= _COMPONENT_LIMIT).all(axis=1)
@@ -431,11 +463,11 @@ class BrandClusters:
         if slots is None:
             slots = [None] * len(vectors)
         given = next((v for v in vectors if v is not None), None)
-        if given is not None:  # the group exists before the first merge, centred if need be
-            group = self._group(result.model, len(given))
+        taken = [slot for slot in slots if slot is not None]
+        coming = slice(taken[0], taken[-1] + 1) if taken else None
+        group = None if given is None else self._group(result.model, len(given))
+        if group is not None:  # the group exists before the first merge, centred if need be
             sizes = [max(incoming.true_size, 1) for incoming in result.clusters]
-            taken = [slot for slot in slots if slot is not None]
-            coming = slice(taken[0], taken[-1] + 1) if taken else None
             group.prepare(self._mean(result.model, vectors, sizes, coming), coming)
         return [
             self.merge(incoming, vector, result.model, seen_ms, slot)
@@ -502,15 +534,16 @@ class BrandClusters:
         excess = len(self.by_id) - self.settings.max_clusters
         if excess <= 0:
             return []
-        victims = heapq.nsmallest(
-            excess, self.by_id.values(), key=lambda c: (c.last_seen // _HOUR_MS, c.size)
-        )
-        dropped = [cluster.id for cluster in victims]
+        clusters = list(self.by_id.values())
+        keys = [(cluster.last_seen // _HOUR_MS, cluster.size) for cluster in clusters]
+        order = heapq.nsmallest(excess, range(len(clusters)), key=keys.__getitem__)
+        dropped = [clusters[position].id for position in order]
         for cluster_id in dropped:
             cluster = self.by_id.pop(cluster_id)
             self._groups[(cluster.model, cluster.dimension)].remove(cluster_id)
             self.changed.discard(cluster_id)
             self.removed.add(cluster_id)
+            self._absorbed.pop(cluster_id, None)
         return dropped
 
     def stored(self, cluster_id: str) -> Cluster:
@@ -550,7 +583,7 @@ class BrandClusters:
             id=cluster_id,
             label=incoming.label,
             model=model,
-            centroid=b"" if vector is None else vector.astype("<f4").tobytes(),
+            centroid=b"" if vector is None else vector.tobytes(),  # "<f4", as ``check`` reads
             size=incoming.true_size,
             sample=_unique(incoming.mentions, self.settings.sample_size),
             sentiment=incoming.sentiment_score,
@@ -586,13 +619,26 @@ class BrandClusters:
         cluster.spike = cluster.spike or incoming.spike
         cluster.chunks += 1
         cluster.label = cluster.label or incoming.label
-        if incoming.id != cluster.id and incoming.id not in cluster.absorbed:
-            cluster.absorbed = [*cluster.absorbed, incoming.id][-_MAX_ABSORBED:]
+        if incoming.id != cluster.id:
+            self._note_absorbed(cluster, incoming.id)
         if incoming.representatives and len(cluster.representatives) < _MAX_REPRESENTATIVES:
             known = {rep.id for rep in cluster.representatives}
             extra = [rep for rep in incoming.representatives if rep.id not in known]
             cluster.representatives = [*cluster.representatives, *extra][:_MAX_REPRESENTATIVES]
         self.changed.add(cluster.id)
+
+    def _note_absorbed(self, cluster: Cluster, absorbed_id: str) -> None:
+        """Record an id the cluster absorbed (the last ``_MAX_ABSORBED``, each once)."""
+        known = self._absorbed.get(cluster.id)
+        if known is None:  # a set beside the list: no string comparison per id recorded
+            known = self._absorbed[cluster.id] = set(cluster.absorbed)
+        if absorbed_id in known:
+            return
+        absorbed = cluster.absorbed  # in place: a copy would touch every id (reference counts)
+        absorbed.append(absorbed_id)
+        known.add(absorbed_id)
+        while len(absorbed) > _MAX_ABSORBED:
+            known.discard(absorbed.pop(0))
 
 
 def _blocks(checked: Sequence[Checked]) -> Iterator[Sequence[Checked]]:
@@ -605,6 +651,21 @@ def _blocks(checked: Sequence[Checked]) -> Iterator[Sequence[Checked]]:
             start, count = end, 0
     if start < len(checked):
         yield checked[start:]
+
+
+def _centroid_bytes(incoming: ClusterIn) -> bytes | None:
+    """A cluster's centroid as little-endian float32 bytes (JSON numbers converted), if any."""
+    if incoming.centroid is None:
+        return incoming.centroid_f32
+    return np.fromiter(incoming.centroid, "<f4", len(incoming.centroid)).tobytes()
+
+
+def _within_limit(matrix: Vector32) -> bool:
+    """Every component finite and within ``_COMPONENT_LIMIT`` (NaN compares False)."""
+    return bool(
+        np.maximum.reduce(matrix, axis=None) <= _COMPONENT_LIMIT
+        and np.minimum.reduce(matrix, axis=None) >= -_COMPONENT_LIMIT
+    )
 
 
 def _unique(ids: list[str], limit: int) -> list[str]:

@@ -17,6 +17,7 @@ from orchestrator.clusters import (
     BrandClusters,
     Cluster,
     MergeSettings,
+    Vector32,
     decode_cluster,
     encode_cluster,
 )
@@ -292,3 +293,27 @@ def test_a_batch_holds_one_dimension_per_model_before_any_is_applied() -> None:
     brand.check(chunk("c1", ClusterIn(id="a", centroid=[1.0, 0.0]), model="m"), coming)
     with pytest.raises(InvalidResultError, match="dimension 3"):
         brand.check(chunk("c2", ClusterIn(id="b", centroid=[1.0, 0.0, 0.0]), model="m"), coming)
+
+
+def test_the_centred_rule_mean_is_the_one_of_the_clusters_kept_after_evictions() -> None:
+    merge = MergeSettings(rule=MergeRule.CENTRED, own_rule=MergeRule.CENTRED, max_clusters=5)
+    rng = np.random.default_rng(3)
+    live = BrandClusters([], merge)
+    for i in range(12):  # apart (threshold 0.75 in 8 dimensions): every one new, 7 evicted
+        vector = rng.normal(size=8).tolist()
+        live.apply(chunk(f"c{i}", ClusterIn(id=f"k{i}", size=i + 1, centroid=vector)), i)
+        live.evict()
+    reloaded = BrandClusters([live.stored(cluster_id) for cluster_id in live.by_id], merge)
+    probe: list[Vector32 | None] = [np.ones(8, np.float32)]
+    kept, recomputed = live._mean("unnamed", probe, [1]), reloaded._mean("unnamed", probe, [1])
+    assert kept is not None
+    assert recomputed is not None
+    np.testing.assert_allclose(kept, recomputed, rtol=1e-5)
+
+
+def test_a_cluster_records_the_last_ids_it_absorbed_each_once() -> None:
+    brand = brand_with(ClusterIn(id="a", mentions=["m0"], centroid=[1.0, 0.0]))
+    ids = [f"c{i}" for i in range(25)] + ["c24", "c2", "a"]  # c2 had dropped out
+    for i, cluster_id in enumerate(ids):
+        brand.apply(chunk(f"k{i}", ClusterIn(id=cluster_id, centroid=[1.0, 0.0])), i)
+    assert brand.stored("a").absorbed == [*(f"c{i}" for i in range(6, 25)), "c2"]
