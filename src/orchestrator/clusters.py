@@ -395,19 +395,6 @@ class BrandClusters:
         for index, row, given in zip(present, matrix, nonzero, strict=True):
             vectors[index] = row if given else None
         return vectors
-        matrix = np.frombuffer(b"".join(parts), dtype="<f4").reshape(len(present), -1)
-        if not np.abs(matrix).max() <= _COMPONENT_LIMIT:  # NaN compares False
-            valid = (np.abs(matrix) <= _COMPONENT_LIMIT).all(axis=1)
-            index = present[int(np.argmin(valid))]
-            raise InvalidResultError(
-                f"centroid components must be finite and within ±{_COMPONENT_LIMIT:g}"
-                f" - at `$.clusters[{index}].centroidF32`"
-            )
-        coming.setdefault(result.model, matrix.shape[1])
-        nonzero = cast(list[bool], matrix.any(axis=1).tolist())
-        for index, row, given in zip(present, matrix, nonzero, strict=True):
-            vectors[index] = row if given else None
-        return vectors
 
     def apply_all(self, checked: Sequence[Checked]) -> list[list[str]]:
         """Merge every cluster of each result in turn (with its time and its vectors from

@@ -231,10 +231,12 @@ def test_a_float32_centroid_must_be_finite_and_in_range(value: float) -> None:
 # kept current as merges change rows): the outcome must be the one of merging them one by one.
 
 
-def themed_batch(seed: int, results: int, prefix: str, themes_used: int) -> list[ChunkResult]:
+def themed_batch(
+    seed: int, results: int, prefix: str, themes_used: int, weight: int = 1
+) -> list[ChunkResult]:
     """Results of 5 clusters each over the first ``themes_used`` of 40 anisotropic themes
     (merges, new clusters and, with the centred rule, a moving mean), plus results without
-    centroids and of another model."""
+    centroids and of another model. ``weight`` multiplies the clusters' sizes."""
     shared = np.random.default_rng(0)
     dimension = 48
     common = shared.normal(size=dimension)
@@ -245,7 +247,9 @@ def themed_batch(seed: int, results: int, prefix: str, themes_used: int) -> list
         picked = rng.choice(themes_used, size=5, replace=False)
         vectors = common + themes[picked] + rng.normal(scale=0.5, size=(5, dimension))
         clusters = [
-            ClusterIn(id=f"{prefix}{i}-{j}", size=int(rng.integers(1, 40)), centroid=v.tolist())
+            ClusterIn(
+                id=f"{prefix}{i}-{j}", size=weight * int(rng.integers(1, 40)), centroid=v.tolist()
+            )
             for j, v in enumerate(vectors)
         ]
         batch.append(chunk(f"{prefix}{i}", *clusters, model="orchestrator/fixture"))
@@ -257,10 +261,19 @@ def themed_batch(seed: int, results: int, prefix: str, themes_used: int) -> list
     return batch
 
 
-@pytest.mark.parametrize("rule", [MergeRule.COSINE, MergeRule.CENTRED])
-def test_merging_a_batch_in_blocks_is_merging_each_result_in_turn(rule: MergeRule) -> None:
+@pytest.mark.parametrize(
+    ("rule", "seed_weight"),
+    [
+        (MergeRule.COSINE, 1),
+        (MergeRule.CENTRED, 1),  # the mean moves with every result: re-centred each time
+        (MergeRule.CENTRED, 100_000),  # it barely moves: merges keep r.m current themselves
+    ],
+)
+def test_merging_a_batch_in_blocks_is_merging_each_result_in_turn(
+    rule: MergeRule, seed_weight: int
+) -> None:
     merge = MergeSettings(threshold=0.75, rule=rule, own_rule=rule, max_clusters=10_000)
-    seed = themed_batch(1, 20, "seed", themes_used=30)
+    seed = themed_batch(1, 20, "seed", themes_used=30, weight=seed_weight)
     batch = themed_batch(2, 120, "new", themes_used=40)  # 600 centroids: several blocks
     one_by_one, in_blocks = BrandClusters([], merge), BrandClusters([], merge)
     for brand in (one_by_one, in_blocks):
