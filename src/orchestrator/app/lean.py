@@ -9,7 +9,7 @@ their OpenAPI operations are declared next to them and merged into ``/openapi.js
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -151,10 +151,19 @@ class Prepared:
 
     async def send(self, send: Send, extra: Sequence[tuple[str, str]] = ()) -> None:
         """Send it as ASGI messages, with ``extra`` headers after its own."""
-        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self.headers]
-        raw.extend((name.encode("latin-1"), value.encode("latin-1")) for name, value in extra)
+        raw = encoded([*self.headers, *extra])
         await send({"type": "http.response.start", "status": self.status_code, "headers": raw})
         await send({"type": "http.response.body", "body": self.body})
+
+
+def encoded(headers: Iterable[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Headers as ASGI carries them (from text, as RSGI and ``Prepared`` carry them)."""
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+def decoded(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    """Headers as text, from ASGI's bytes."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
 
 
 def header(scope: Scope, name: bytes) -> str | None:

@@ -24,6 +24,8 @@ from orchestrator.app.lean import (
     OneShot,
     Prepared,
     RequestLine,
+    decoded,
+    encoded,
     header,
 )
 from orchestrator.app.problems import PROBLEM_JSON, problem_body
@@ -77,7 +79,7 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         request_id = _request_id(scope, self._ids)
-        extra = _encoded(_extra_text_headers(scope.get("scheme"), request_id))
+        extra = encoded(_extra_text_headers(scope.get("scheme"), request_id))
         status = 500
         response_started = False
 
@@ -187,7 +189,7 @@ class HotRequestContext:
             if isinstance(response, Prepared):
                 await response.send(send, extra)
             else:
-                response.raw_headers.extend(_encoded(extra))
+                response.raw_headers.extend(encoded(extra))
                 await response(scope, receive, send)
         finally:
             duration_s = time.perf_counter() - started
@@ -216,8 +218,9 @@ class HotRequestContext:
         if isinstance(response, Prepared):
             respond(response.status_code, [*response.headers, *extra], response.body)
         else:
-            headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers]
-            respond(response.status_code, [*headers, *extra], bytes(response.body))
+            respond(
+                response.status_code, [*decoded(response.raw_headers), *extra], bytes(response.body)
+            )
         duration_s = time.perf_counter() - started
         self._record(line, route.path, request_id, response.status_code, duration_s)
         return True
@@ -245,10 +248,6 @@ def _extra_text_headers(scheme: str | None, request_id: str) -> list[tuple[str, 
     if scheme == "https":
         extra.append(_HSTS_TEXT)
     return extra
-
-
-def _encoded(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
 def _problem_response(status: int, scope: Scope, detail: str | None = None) -> Prepared:

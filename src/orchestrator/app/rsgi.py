@@ -23,7 +23,7 @@ from granian._granian import RSGIProtocolClosed as ProtocolClosed
 from granian.rsgi import Scope as RsgiScope
 from starlette.types import Message
 
-from orchestrator.app.lean import LeanApp, Matched, RequestLine
+from orchestrator.app.lean import LeanApp, Matched, RequestLine, decoded
 
 _ASGI = {"version": "3.0", "spec_version": "2.3"}
 
@@ -137,10 +137,7 @@ class _Exchange:
             if self._phase != _NOTHING:
                 raise RuntimeError("the response has already started")
             self._status = message["status"]
-            self._headers = [
-                (name.decode("latin-1"), value.decode("latin-1"))
-                for name, value in message.get("headers", ())
-            ]
+            self._headers = decoded(message.get("headers", ()))
             self._phase = _STARTED
             return
         if kind != "http.response.body":
