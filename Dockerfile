@@ -25,6 +25,9 @@ RUN pip install --no-cache-dir --disable-pip-version-check --root-user-action=ig
     && rm -rf /tmp/dist
 USER 10001:10001
 WORKDIR /home/orchestrator
+# The cluster merge loop, compiled now into numba's cache (~/.cache/numba) rather than for
+# seconds at the first merge of each container.
+RUN python -c "from orchestrator import centroid_merge; centroid_merge.load()"
 # DATA_DIR: the embedded Valkey's files when REDIS_URL is unset (mount a volume there).
 ENV HOST=0.0.0.0 \
     DATA_DIR=/data

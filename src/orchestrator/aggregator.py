@@ -21,6 +21,7 @@ import structlog
 from redis.asyncio import Redis
 from threadpoolctl import threadpool_limits
 
+from orchestrator import centroid_merge
 from orchestrator.aggregate import RETENTION_MS, Delta, seen_ms
 from orchestrator.chunk_result import ChunkResult, InvalidResultError
 from orchestrator.clusters import (
@@ -135,6 +136,9 @@ class Aggregator:
     ) -> dict[str, list[ChunkResult]]:
         """Plan and write every pending brand once; the brands to try again."""
         await self._load_missing([b for b, rs in pending.items() if any(r.clusters for r in rs)])
+        if not centroid_merge.loaded() and any(map(_has_centroid, pending.values())):
+            log.info("aggregate.compiling_merge_loop")  # seconds once per machine (numba cache)
+            await asyncio.to_thread(centroid_merge.load)  # the loop keeps serving meanwhile
         started = time.perf_counter()
         now_ms = int(time.time() * 1000)
         plans = {
@@ -254,3 +258,11 @@ class Aggregator:
             self._cache[brand] = _Cached(text(reply[0]), BrandClusters(clusters, self.merge))
         while len(self._cache) > max(self.cache_brands, len(brands)):  # never one in use
             self._cache.popitem(last=False)
+
+
+def _has_centroid(results: list[ChunkResult]) -> bool:
+    return any(
+        cluster.centroid is not None or cluster.centroid_f32
+        for result in results
+        for cluster in result.clusters
+    )

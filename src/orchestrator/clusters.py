@@ -22,13 +22,22 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import cast
 
 import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from orchestrator.centroid_merge import (
+    HAS_MEAN,
+    MEAN_SQUARE,
+    WEIGHT,
+    Block,
+    Rows,
+    Rule,
+    merge_block,
+)
 from orchestrator.chunk_result import ChunkResult, ClusterIn, InvalidResultError, Representative
 from orchestrator.types import MergeRule
 
@@ -89,249 +98,125 @@ encode_cluster = msgspec.msgpack.Encoder().encode
 decode_cluster = msgspec.msgpack.Decoder(Cluster).decode
 
 
-@dataclass
-class _Block:
-    """The incoming centroids of a block, as rows of ``matrix`` (each named by its row, its
-    slot), and what is kept current while they merge one at a time (``_Group``)."""
-
-    matrix: Vector32
-    weights: Vector32  # max(size, 1) of each
-    gram: Vector32  # matrix @ matrix.T
-    squares: list[float]  # |x_k|^2: the diagonal of ``gram``
-    dots: Vector32  # row k: x_k's products with every row of the group, current from slot k on
-    to_mean: Vector  # x_k.m (the group's mean; zeros when it has none)
-    projections: Vector | None = None  # centred rule: every row's r.T
-    to_sum: Vector | None = None  # centred rule: x_k.T
-    included: int = 0  # T: the group's weighted sum when the block began, plus w_k x_k of
-    # the slots before this one (those merged, and those of the result being merged)
-
-    def grow(self) -> None:
-        """Double the room for rows (as the group does)."""
-        self.dots = np.concatenate([self.dots, np.zeros_like(self.dots)], axis=1)
-        if self.projections is not None:
-            self.projections = np.concatenate([self.projections, np.zeros_like(self.projections)])
-
-    def include(self, stop: int, rows: int) -> None:
-        """Add w_k x_k of the slots up to ``stop`` to T, and so to every product with it."""
-        start = self.included
-        if self.projections is None or self.to_sum is None or stop <= start:
-            return
-        weights = self.weights[start:stop]
-        self.projections[:rows] += weights @ self.dots[start:stop, :rows]
-        self.to_sum += self.gram[:, start:stop] @ weights
-        self.included = stop
-
-
-@dataclass
 class _Group:
     """The clusters of one (model, dimension): their centroids as rows of one float32 matrix
     (as they are stored), so the similarity to every row is one matrix product.
 
     Centred cosine needs no centred matrix: (r-m).(x-m) = r.x - r.m - x.m + m.m and
-    |r-m|^2 = |r|^2 - 2 r.m + m.m; ``prepare`` computes every r.m and 1/|r-m| once per result,
-    and writes keep them current. A similarity within ``_RECHECK`` of the threshold is computed
-    again in float64 before it decides.
+    |r-m|^2 = |r|^2 - 2 r.m + m.m; each row keeps |r|^2, r.m and 1/|r-m|, and the group keeps
+    the weighted sum T of its rows, so the mean is T / weight without a pass over the rows.
 
-    During a block (``begin`` ... ``end``), the block's ``dots`` holds every row's product with
-    every centroid of the block (one row of ``dots`` per centroid), so a comparison reads a row
-    of it instead of multiplying. A merge makes a row (1-s) r + s x_k, so its products with the
-    centroids still to come (the block's later slots; earlier ones are read no more) become
-    (1-s) r.x + s x_k.x (from the block's ``gram``); a new row's products are x_k's row of
-    ``gram``. For the centred rule, the block's ``projections`` holds every r.T (T: the weighted
-    sum of the rows when the block began plus w_k x_k of each centroid merged or about to be,
-    ``_Block.include``), kept the same way with x_k.T (``to_sum``), so r.m is r.T / weight
-    without a pass over the rows' components, and x_k.m is read from ``to_mean``."""
+    ``merge`` compares a block of incoming centroids with every row in one matrix product
+    (``dots``; ``gram``: the centroids with each other), then merges them in order in one
+    compiled loop (``centroid_merge``), which keeps the products current as rows change: a
+    merge makes a row (1-s) r + s x_k, so its products with the centroids still to come become
+    (1-s) r.x + s x_k.x, read from ``gram``; a new row's are x_k's row of ``gram``. For the
+    centred rule, every r.T and x_k.T are kept the same way, so each result's mean centres
+    every row (r.m = r.T / weight) without a pass over the rows' components. A similarity
+    within ``_RECHECK`` of the threshold is computed again in float64 before it decides."""
 
-    dimension: int
-    weighted: bool = False  # keep ``total`` and ``weight`` (the centred rule's mean needs them)
-    ids: list[str] = field(default_factory=list)
-    mean: Vector | None = None  # what similarities are centred on (None: raw cosine)
-    _index: dict[str, int] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.rows = np.zeros((8, self.dimension), np.float32)
+    def __init__(self, dimension: int, rule: Rule) -> None:
+        self.dimension = dimension
+        self.rule = rule
+        self.ids: list[str] = []
+        self._index: dict[str, int] = {}
+        self.rows = np.zeros((8, dimension), np.float32)
         self.squares = np.zeros(8)  # |r|^2
-        self.sizes = np.zeros(8)  # weights: max(size, 1)
+        self.sizes = np.zeros(8)  # weights: max(size, 1), plus each merged centroid's weight
         self.row_mean = np.zeros(8)  # r.m
         self.inverse = np.zeros(8)  # 1/|r-m|
-        self._mean_square = 0.0
-        self._mean32 = np.zeros(self.dimension, np.float32)
-        self.total = np.zeros(self.dimension)  # sum of weight * row, kept as rows change
-        self.weight = 0.0
-        self.block: _Block | None = None
+        self.total = np.zeros(dimension)  # centred rule: sum of weight * row
+        self.mean = np.zeros(dimension)  # what similarities are centred on, if HAS_MEAN
+        self.state = np.zeros(3)  # WEIGHT, HAS_MEAN, MEAN_SQUARE (centroid_merge)
 
-    def _arrays(self) -> list[str]:
-        """The per-row arrays (grown and moved together)."""
-        return ["rows", "squares", "sizes", "row_mean", "inverse"]
+    def _reserve(self, extra: int) -> None:
+        """Room for ``extra`` more rows (doubling: appends stay amortised O(d))."""
+        capacity = len(self.sizes)
+        while capacity < len(self.ids) + extra:
+            capacity *= 2
+        for name in ("rows", "squares", "sizes", "row_mean", "inverse"):
+            array = getattr(self, name)
+            if len(array) < capacity:
+                grown = np.zeros((capacity, *array.shape[1:]), array.dtype)
+                grown[: len(array)] = array
+                setattr(self, name, grown)
 
-    def begin(self, vectors: list[Vector32], weights: list[float]) -> None:
-        """Start a block: ``vectors`` (with their weights, max(size, 1)) will be compared and
-        merged in this order, each named by its position (its slot)."""
-        matrix = np.vstack(vectors)
-        n, capacity = len(self.ids), len(self.rows)
-        dots = np.empty((len(vectors), capacity), np.float32)  # past n: on add
-        np.matmul(matrix, self.rows[:n].T, out=dots[:, :n])  # a centroid's products: one row
-        gram = matrix @ matrix.T
-        to_mean = np.zeros(len(vectors))
-        if self.mean is not None:
-            to_mean[:] = matrix @ self._mean32
-        block = _Block(matrix, np.array(weights, np.float32), gram, gram.diagonal().tolist(),
-                       dots, to_mean)  # fmt: skip
-        if self.weighted:
-            total = self.total.astype(np.float32)
-            block.projections = np.zeros(capacity)
-            block.projections[:n] = self.rows[:n] @ total
-            block.to_sum = (matrix @ total).astype(np.float64)
-        self.block = block
+    def load(self, cluster_id: str, vector: Vector32, size: int) -> None:
+        """Add a stored cluster (outside ``merge``)."""
+        self._reserve(1)
+        index = len(self.ids)
+        self.register(cluster_id)
+        weight = self.sizes[index] = max(size, 1)
+        self.rows[index] = vector
+        row = self.rows[index].astype(np.float64)
+        self.squares[index] = square = float(row @ row)
+        if self.state[HAS_MEAN]:
+            self.row_mean[index] = row_mean = float(row @ self.mean)
+            square += self.state[MEAN_SQUARE] - 2 * row_mean
+        self.inverse[index] = 1.0 / math.sqrt(max(square, 1e-30))
+        if self.rule.centred:
+            self.total += weight * row
+            self.state[WEIGHT] += weight
 
-    def end(self) -> None:
-        self.block = None
-
-    def add(self, cluster_id: str, vector: Vector32, size: float, slot: int | None = None) -> None:
-        n = len(self.ids)
-        if n == len(self.sizes):  # grow by doubling: appends stay amortised O(d)
-            for name in self._arrays():
-                array = getattr(self, name)
-                setattr(self, name, np.concatenate([array, np.zeros_like(array)]))
-            if self.block is not None:
-                self.block.grow()
+    def register(self, cluster_id: str) -> None:
+        """Name the next row (made by ``load``, or by ``merge`` for a centroid it did not
+        merge: those are named in the order of their slots)."""
+        self._index[cluster_id] = len(self.ids)
         self.ids.append(cluster_id)
-        self._index[cluster_id] = n
-        weight = self.sizes[n] = max(size, 1.0)
-        self.rows[n] = vector
-        if self.weighted:
-            self.total += weight * self.rows[n]
-            self.weight += weight
-        block = self.block
-        if block is not None:
-            assert slot is not None, "a centroid added during a block has its slot"
-            block.dots[slot + 1 :, n] = block.gram[slot, slot + 1 :]  # products to come
-            if block.projections is not None and block.to_sum is not None:
-                block.projections[n] = block.to_sum[slot]
-        self._settle(n)
+
+    def merge(
+        self, vectors: list[Vector32], weights: list[int], starts: list[int]
+    ) -> tuple[list[int], list[bool]]:
+        """Merge ``vectors`` (of weights max(size, 1)) in order, result after result (result i
+        has slots starts[i]:starts[i+1]); each one's row, and whether it made that row."""
+        used, count = len(self.ids), len(vectors)
+        self._reserve(count)
+        matrix = np.vstack(vectors)
+        dots = np.empty((count, used + count), np.float32)  # past ``used``: made by the loop
+        np.matmul(matrix, self.rows[:used].T, out=dots[:, :used])
+        to_mean = np.zeros(count)
+        if self.state[HAS_MEAN]:
+            to_mean[:] = matrix @ self.mean.astype(np.float32)
+        projections = to_sum = np.zeros(0)
+        if self.rule.centred:
+            total = self.total.astype(np.float32)
+            projections = np.zeros(used + count)
+            projections[:used] = self.rows[:used] @ total
+            to_sum = (matrix @ total).astype(np.float64)
+        block = Block(
+            matrix, np.array(weights, np.float64), matrix @ matrix.T, dots, to_mean,
+            projections, to_sum, np.array(starts, np.int64), np.empty(count, np.int64),
+            np.zeros(count, np.bool_),
+        )  # fmt: skip
+        group = Rows(self.rows, self.squares, self.sizes, self.row_mean, self.inverse,
+                     self.total, self.mean, self.state)  # fmt: skip
+        merge_block(group, block, self.rule, used)
+        return cast(list[int], block.targets.tolist()), cast(list[bool], block.created.tolist())
 
     def row(self, cluster_id: str) -> Vector32:
         row: Vector32 = self.rows[self._index[cluster_id]]
         return row
 
-    def blend(
-        self, cluster_id: str, vector: Vector32, share: float, size: float, slot: int | None
-    ) -> None:
-        """Make the row (1 - share) * row + share * vector, of weight ``size``."""
-        index = self._index[cluster_id]
-        if self.weighted:  # the weighted sum gains the vector's weight times it (exactly so
-            added = size * share  # in real numbers; the rows are float32 roundings of theirs)
-            self.total += added * vector
-            self.weight += added
-        self.sizes[index] = max(size, 1.0)
-        row = self.rows[index]
-        row *= np.float32(1.0 - share)
-        row += vector * np.float32(share)
-        block = self.block
-        if block is not None and slot is not None:
-            keep, take = 1.0 - share, share
-            column = block.dots[slot + 1 :, index]  # the products with the centroids to come
-            column *= keep
-            column += block.gram[slot, slot + 1 :] * take
-            if block.projections is not None and block.to_sum is not None:
-                projection = keep * float(block.projections[index]) + take * block.to_sum[slot]
-                block.projections[index] = projection
-        self._settle(index)
-
-    def _settle(self, index: int) -> None:
-        """Bring a row's norms up to date once its centroid changed."""
-        row = self.rows[index]
-        square = self.squares[index] = float(row @ row)
-        if self.mean is not None:
-            row_mean = self.row_mean[index] = float(row @ self._mean32)
-            square = square - 2 * row_mean + self._mean_square
-        self.inverse[index] = 1.0 / math.sqrt(max(square, 1e-30))
-
-    def _account(self, index: int, sign: float) -> None:
-        weight = sign * self.sizes[index]
-        if weight and self.weighted:
-            self.total += weight * self.rows[index]
-            self.weight += weight
+    def centre(self) -> Vector | None:
+        """The weighted mean of the rows (centred rule), None without rows."""
+        weight = float(self.state[WEIGHT])
+        return self.total / weight if self.rule.centred and weight > 0 else None
 
     def remove(self, cluster_id: str) -> None:
-        """Drop a row (never during a block)."""
+        """Drop a row (its place is taken by the last)."""
         index = self._index.pop(cluster_id)
-        self._account(index, -1.0)
+        if self.rule.centred:
+            weight = self.sizes[index]
+            self.total -= weight * self.rows[index]
+            self.state[WEIGHT] -= weight
         last = len(self.ids) - 1
         if index != last:
             moved = self.ids[last]
-            for name in self._arrays():
-                array = getattr(self, name)
+            for array in (self.rows, self.squares, self.sizes, self.row_mean, self.inverse):
                 array[index] = array[last]
             self.ids[index] = moved
             self._index[moved] = index
         self.ids.pop()
-
-    def prepare(self, mean: Vector | None, coming: slice | None = None) -> None:
-        """Centre the following similarities on ``mean`` (None: raw cosine). A mean that
-        moved less than ``_RECENTRE`` of its length since the last centring is not worth a
-        pass over every row: the group stays centred where it was. ``coming``: the slots of
-        the result's centroids in the block, which the mean includes."""
-        n, block = len(self.ids), self.block
-        if block is not None and coming is not None:
-            block.include(coming.stop, n)
-        if mean is None and self.mean is None:
-            return
-        if mean is not None and self.mean is not None:
-            moved = float(np.linalg.norm(mean - self.mean))
-            if moved <= _RECENTRE * math.sqrt(self._mean_square):
-                return
-        self.mean = mean
-        squares = self.squares[:n]
-        if mean is not None:
-            self._mean_square = float(mean @ mean)
-            self._mean32 = mean.astype(np.float32)  # float32 products: no float64 matrix copy
-            if block is not None and block.projections is not None and coming:
-                weight = self.weight + float(block.weights[coming].sum())
-                self.row_mean[:n] = block.projections[:n] / weight
-            else:
-                self.row_mean[:n] = self.rows[:n] @ self._mean32
-            squares = squares - 2 * self.row_mean[:n] + self._mean_square
-        if block is not None:
-            block.to_mean[:] = block.matrix @ self._mean32 if mean is not None else 0.0
-        self.inverse[:n] = 1.0 / np.sqrt(np.maximum(squares, 1e-30))
-
-    def most_similar(
-        self, vector: Vector32, threshold: float, slot: int | None = None
-    ) -> tuple[str, float] | None:
-        """The most similar cluster and its similarity, or None when the group is empty."""
-        n = len(self.ids)
-        if n == 0:
-            return None
-        block = self.block
-        if slot is not None and block is not None:
-            dots, square = block.dots[slot, :n], block.squares[slot]
-        else:
-            dots, square = self.rows[:n] @ vector, float(vector @ vector)
-        if self.mean is None:
-            scores = dots * self.inverse[:n]
-        else:
-            vector_mean = float(
-                block.to_mean[slot]
-                if slot is not None and block is not None
-                else vector @ self._mean32
-            )
-            scores = (dots + (self._mean_square - vector_mean) - self.row_mean[:n]) * self.inverse[
-                :n
-            ]
-            square += self._mean_square - 2 * vector_mean
-        best = int(scores.argmax())
-        similarity = float(scores[best]) / math.sqrt(max(square, 1e-30))
-        if abs(similarity - threshold) < _RECHECK:
-            similarity = self._exact(best, vector)
-        return self.ids[best], similarity
-
-    def _exact(self, index: int, vector: Vector32) -> float:
-        row, target = self.rows[index].astype(np.float64), vector.astype(np.float64)
-        if self.mean is not None:
-            row, target = row - self.mean, target - self.mean
-        lengths = math.sqrt(float(row @ row) * float(target @ target))
-        return float(row @ target) / lengths if lengths > 0 else -1.0
 
 
 class BrandClusters:
@@ -398,24 +283,56 @@ class BrandClusters:
 
     def apply_all(self, checked: Sequence[Checked]) -> list[list[str]]:
         """Merge every cluster of each result in turn (with its time and its vectors from
-        ``check``); for each, the ids merged into or created. The centroids are compared a
-        block at a time (``_Group.begin``), with the outcome of merging them one by one, and
-        the brand is brought back to its maximum (``evict``) after each block."""
+        ``check``); for each, the ids merged into or created. The centroids are merged a block
+        at a time (``_Group.merge``), with the outcome of merging them one by one, and the
+        brand is brought back to its maximum (``evict``) after each block."""
         merged: list[list[str]] = []
         for block in _blocks(checked):
-            slots = self._begin(block)
-            try:
-                for (result, seen_ms, vectors), its_slots in zip(block, slots, strict=True):
-                    merged.append(self.apply(result, seen_ms, vectors, its_slots))
-            finally:
-                for group in self._groups.values():
-                    group.end()
+            merged += self._apply_block(block)
             self.evict()
         return merged
 
-    def _begin(self, block: Sequence[Checked]) -> list[list[int | None]]:
-        """Start a block in every group it reaches; each centroid's slot in its group."""
-        gathered: dict[tuple[str, int], tuple[list[Vector32], list[float]]] = {}
+    def apply(
+        self, result: ChunkResult, seen_ms: int, vectors: list[Vector32 | None] | None = None
+    ) -> list[str]:
+        """Merge every cluster of one result (``vectors``: from ``check``); the ids merged into
+        or created. The brand may exceed its maximum until ``evict``."""
+        if vectors is None:
+            vectors = self.check(result)
+        return self._apply_block([(result, seen_ms, vectors)])[0]
+
+    def _apply_block(self, block: Sequence[Checked]) -> list[list[str]]:
+        """Merge the block's centroids, group by group (``_merge_centroids``), then record each
+        cluster's merge in the order of the results."""
+        outcomes, slots = self._merge_centroids(block)
+        merged: list[list[str]] = []
+        for (result, seen_ms, vectors), its_slots in zip(block, slots, strict=True):
+            ids: list[str] = []
+            for incoming, vector, slot in zip(result.clusters, vectors, its_slots, strict=True):
+                if vector is None:  # no centroid: only a cluster of the same id can take it
+                    same = self.by_id.get(incoming.id)
+                    if same is not None and same.dimension == 0:
+                        ids.append(self._absorb(same, incoming, seen_ms))
+                    else:
+                        ids.append(self._create(incoming, result.model, None, seen_ms))
+                    continue
+                group = self._groups[(result.model, len(vector))]
+                targets, created = outcomes[(result.model, len(vector))]
+                assert slot is not None, "a centroid has its slot"
+                if created[slot]:
+                    ids.append(self._create(incoming, result.model, vector, seen_ms, group))
+                else:
+                    target = self.by_id[group.ids[targets[slot]]]
+                    ids.append(self._absorb(target, incoming, seen_ms))
+            merged.append(ids)
+        return merged
+
+    def _merge_centroids(
+        self, block: Sequence[Checked]
+    ) -> tuple[dict[tuple[str, int], tuple[list[int], list[bool]]], list[list[int | None]]]:
+        """Merge the block's centroids in every group they reach: for each group, every
+        centroid's row and whether it made it; for each result, its centroids' slots."""
+        gathered: dict[tuple[str, int], tuple[list[Vector32], list[int], list[int]]] = {}
         slots: list[list[int | None]] = []
         for result, _, vectors in block:
             given = next((v for v in vectors if v is not None), None)
@@ -423,98 +340,26 @@ class BrandClusters:
                 slots.append([None] * len(vectors))
                 continue
             key = (result.model, len(given))  # one dimension per result (checked)
-            found, weights = gathered.setdefault(key, ([], []))
+            found, weights, starts = gathered.setdefault(key, ([], [], [0]))
             its_slots: list[int | None] = []
             for incoming, vector in zip(result.clusters, vectors, strict=True):
                 its_slots.append(None if vector is None else len(found))
                 if vector is not None:
                     found.append(vector)
                     weights.append(max(incoming.true_size, 1))
+            starts.append(len(found))
             slots.append(its_slots)
-        for (model, dimension), (found, weights) in gathered.items():
-            self._group(model, dimension).begin(found, weights)
-        return slots
+        outcomes = {
+            key: self._group(*key).merge(found, weights, starts)
+            for key, (found, weights, starts) in gathered.items()
+        }
+        return outcomes, slots
 
-    def apply(
-        self,
-        result: ChunkResult,
-        seen_ms: int,
-        vectors: list[Vector32 | None] | None = None,
-        slots: list[int | None] | None = None,
-    ) -> list[str]:
-        """Merge every cluster of one result (``vectors``: from ``check``; ``slots``: their
-        places in the current block); the ids merged into or created. The brand may exceed its
-        maximum until ``evict``."""
-        if vectors is None:
-            vectors = self.check(result)
-        if slots is None:
-            slots = [None] * len(vectors)
-        given = next((v for v in vectors if v is not None), None)
-        taken = [slot for slot in slots if slot is not None]
-        coming = slice(taken[0], taken[-1] + 1) if taken else None
-        group = None if given is None else self._group(result.model, len(given))
-        if group is not None:  # the group exists before the first merge, centred if need be
-            sizes = [max(incoming.true_size, 1) for incoming in result.clusters]
-            group.prepare(self._mean(result.model, vectors, sizes, coming), coming)
-        return [
-            self.merge(incoming, vector, result.model, seen_ms, slot)
-            for incoming, vector, slot in zip(result.clusters, vectors, slots, strict=True)
-        ]
-
-    def merge(
-        self,
-        incoming: ClusterIn,
-        vector: Vector32 | None,
-        model: str,
-        seen_ms: int,
-        slot: int | None = None,
-    ) -> str:
-        """Merge one cluster into the most similar of its group (as the group is prepared), or
-        add it; the id it merged into or was given."""
-        dimension = 0 if vector is None else len(vector)
+    def centre_of(self, model: str, dimension: int) -> Vector | None:
+        """The centred rule's mean of the model's centroids: their size-weighted mean (merges
+        keep weighted sums, so the mean of all that ever merged and was not evicted)."""
         group = self._groups.get((model, dimension))
-        target: str | None = None
-        if vector is None:  # no centroid: only a cluster of the same id can take it
-            same = self.by_id.get(incoming.id)
-            target = same.id if same is not None and same.dimension == 0 else None
-        elif group is not None:
-            found = group.most_similar(vector, self.settings.threshold, slot)
-            if found is not None and found[1] >= self.settings.threshold - _TOLERANCE:
-                target = found[0]
-        if target is None:
-            return self._create(incoming, model, vector, seen_ms, slot)
-        self._absorb(self.by_id[target], incoming, vector, seen_ms, slot)
-        return target
-
-    def _mean(
-        self,
-        model: str,
-        vectors: list[Vector32 | None],
-        sizes: list[int],
-        coming: slice | None = None,
-    ) -> Vector | None:
-        """For the centred rule: the size-weighted mean of every centroid of the model, the
-        brand's and the result's (merges keep weighted sums, so this is the mean of all that
-        ever merged). None for the cosine rule, or with too few centroids to centre on.
-        ``coming``: where the result's centroids stand in the group's block, if in one."""
-        given = [(v, n) for v, n in zip(vectors, sizes, strict=True) if v is not None]
-        if self.settings.rule_for(model) is not MergeRule.CENTRED or not given:
-            return None
-        dimension = len(given[0][0])
-        group = self._groups.get((model, dimension))
-        total, weight = (group.total, group.weight) if group else (np.zeros(dimension), 0.0)
-        count = len(given) + (len(group.ids) if group else 0)
-        if count < _MIN_TO_CENTRE:
-            return None
-        if group is not None and group.block is not None and coming is not None:
-            weights, matrix = group.block.weights[coming], group.block.matrix[coming]
-        else:
-            weights = np.array([size for _, size in given], np.float32)
-            matrix = np.vstack([v for v, _ in given])
-        mean: Vector = (total + weights.astype(np.float64) @ matrix) / (
-            weight + float(weights.sum())
-        )
-        return mean
+        return None if group is None else group.centre()
 
     def evict(self) -> list[str]:
         """Drop the least recently seen, smallest clusters beyond the brand's maximum."""
@@ -527,7 +372,8 @@ class BrandClusters:
         dropped = [clusters[position].id for position in order]
         for cluster_id in dropped:
             cluster = self.by_id.pop(cluster_id)
-            self._groups[(cluster.model, cluster.dimension)].remove(cluster_id)
+            if cluster.dimension:
+                self._groups[(cluster.model, cluster.dimension)].remove(cluster_id)
             self.changed.discard(cluster_id)
             self.removed.add(cluster_id)
             self._absorbed.pop(cluster_id, None)
@@ -541,17 +387,20 @@ class BrandClusters:
             cluster.centroid = group.row(cluster_id).astype("<f4").tobytes()
         return cluster
 
-    def _index(self, cluster: Cluster, slot: int | None = None) -> None:
+    def _index(self, cluster: Cluster) -> None:
         self.by_id[cluster.id] = cluster
-        group = self._group(cluster.model, cluster.dimension)
-        group.add(cluster.id, cluster.vector(), cluster.size, slot)
+        if cluster.dimension:
+            group = self._group(cluster.model, cluster.dimension)
+            group.load(cluster.id, cluster.vector(), cluster.size)
 
     def _group(self, model: str, dimension: int) -> _Group:
-        """The group of (model, dimension), made if new (centred if its rule is)."""
+        """The group of (model, dimension), made if new (with the model's rule)."""
         group = self._groups.get((model, dimension))
         if group is None:
-            weighted = self.settings.rule_for(model) is MergeRule.CENTRED
-            group = self._groups[(model, dimension)] = _Group(dimension, weighted=weighted)
+            centred = self.settings.rule_for(model) is MergeRule.CENTRED
+            rule = Rule(self.settings.threshold, _TOLERANCE, _RECHECK, centred, _MIN_TO_CENTRE,
+                        _RECENTRE)  # fmt: skip
+            group = self._groups[(model, dimension)] = _Group(dimension, rule)
         return group
 
     def _create(
@@ -560,13 +409,14 @@ class BrandClusters:
         model: str,
         vector: Vector32 | None,
         seen_ms: int,
-        slot: int | None = None,
+        group: _Group | None = None,
     ) -> str:
+        """A new cluster (its row, if it has a centroid, made by ``group.merge``)."""
         cluster_id, suffix = incoming.id, 1
         while cluster_id in self.by_id or cluster_id in self.removed:
             suffix += 1
             cluster_id = f"{incoming.id}~{suffix}"
-        cluster = Cluster(
+        self.by_id[cluster_id] = Cluster(
             id=cluster_id,
             label=incoming.label,
             model=model,
@@ -579,22 +429,15 @@ class BrandClusters:
             spike=incoming.spike,
             representatives=list(incoming.representatives[:_MAX_REPRESENTATIVES]),
         )
-        self._index(cluster, slot)
+        if group is not None:
+            group.register(cluster_id)
         self.changed.add(cluster_id)
         return cluster_id
 
-    def _absorb(
-        self,
-        cluster: Cluster,
-        incoming: ClusterIn,
-        vector: Vector32 | None,
-        seen_ms: int,
-        slot: int | None = None,
-    ) -> None:
+    def _absorb(self, cluster: Cluster, incoming: ClusterIn, seen_ms: int) -> str:
+        """Merge an incoming cluster into ``cluster`` (its centroid merged by ``_Group.merge``);
+        the cluster's id."""
         old, new = max(cluster.size, 1), max(incoming.true_size, 1)
-        if vector is not None:
-            group = self._groups[(cluster.model, cluster.dimension)]
-            group.blend(cluster.id, vector, new / (old + new), old + new, slot)
         cluster.sentiment = (cluster.sentiment * old + incoming.sentiment_score * new) / (old + new)
         cluster.size += incoming.true_size
         if len(cluster.sample) < self.settings.sample_size:  # the sample keeps the first ids
@@ -613,6 +456,7 @@ class BrandClusters:
             extra = [rep for rep in incoming.representatives if rep.id not in known]
             cluster.representatives = [*cluster.representatives, *extra][:_MAX_REPRESENTATIVES]
         self.changed.add(cluster.id)
+        return cluster.id
 
     def _note_absorbed(self, cluster: Cluster, absorbed_id: str) -> None:
         """Record an id the cluster absorbed (the last ``_MAX_ABSORBED``, each once)."""

@@ -17,7 +17,6 @@ from orchestrator.clusters import (
     BrandClusters,
     Cluster,
     MergeSettings,
-    Vector32,
     decode_cluster,
     encode_cluster,
 )
@@ -300,6 +299,74 @@ def test_merging_a_batch_in_blocks_is_merging_each_result_in_turn(
         )
 
 
+class ReferenceMerge:
+    """Both rules as the docs state them, computed from scratch for every centroid in float64:
+    the mean of every centroid kept (weighted by size, the result's own included), moved to
+    only when it moved by more than 1e-3 of its length; no products kept between merges."""
+
+    def __init__(self, rule: MergeRule, threshold: float = 0.75) -> None:
+        self.rule, self.threshold = rule, threshold
+        self.rows: dict[str, tuple[np.ndarray, float]] = {}  # id -> (float32 centroid, weight)
+        self.centre: np.ndarray | None = None
+
+    def apply(self, result: ChunkResult) -> list[str]:
+        given = [(np.asarray(c.centroid, np.float32), max(c.true_size, 1)) for c in result.clusters]
+        self._recentre(given)
+        return [
+            self._merge(incoming.id, x, w)
+            for incoming, (x, w) in zip(result.clusters, given, strict=True)
+        ]
+
+    def _recentre(self, given: list[tuple[np.ndarray, int]]) -> None:
+        if self.rule is not MergeRule.CENTRED or len(self.rows) + len(given) < 3:
+            self.centre = None
+            return
+        every = [*self.rows.values(), *given]
+        weights = np.array([w for _, w in every], np.float64)
+        mean = weights @ np.vstack([v for v, _ in every]).astype(np.float64) / weights.sum()
+        if self.centre is None or np.linalg.norm(mean - self.centre) > 1e-3 * np.linalg.norm(
+            self.centre
+        ):
+            self.centre = mean
+
+    def _merge(self, cluster_id: str, x: np.ndarray, weight: int) -> str:
+        centre = np.zeros(len(x)) if self.centre is None else self.centre
+        scores = {
+            key: float((row - centre) @ (x - centre))
+            / float(np.linalg.norm(row - centre) * np.linalg.norm(x - centre))
+            for key, (row, _) in self.rows.items()
+        }
+        best = max(scores, key=scores.__getitem__, default=None)
+        if best is None or scores[best] < self.threshold - 1e-6:
+            self.rows[cluster_id] = (x, weight)
+            return cluster_id
+        row, kept = self.rows[best]
+        share = weight / (kept + weight)
+        self.rows[best] = ((row * (1 - share) + x * share).astype(np.float32), kept + weight)
+        return best
+
+
+@pytest.mark.parametrize("rule", [MergeRule.COSINE, MergeRule.CENTRED])
+def test_merges_in_blocks_are_the_rules_computed_from_scratch(rule: MergeRule) -> None:
+    merge = MergeSettings(threshold=0.75, rule=rule, own_rule=rule, max_clusters=10_000)
+    batch = [
+        result
+        for result in [
+            *themed_batch(1, 20, "seed", themes_used=30),
+            *themed_batch(2, 120, "new", themes_used=40),
+        ]
+        if result.model == "orchestrator/fixture"
+    ]
+    brand, reference = BrandClusters([], merge), ReferenceMerge(rule)
+    checked = [(result, i, brand.check(result)) for i, result in enumerate(batch)]
+    expected = [reference.apply(result) for result in batch]
+    assert brand.apply_all(checked) == expected
+    assert len(set(expected[-1])) > 1  # merges and new clusters alike
+    assert brand.by_id.keys() == reference.rows.keys()
+    for cluster_id, (row, _) in reference.rows.items():
+        np.testing.assert_allclose(brand.stored(cluster_id).vector(), row, atol=1e-5)
+
+
 def test_a_batch_holds_one_dimension_per_model_before_any_is_applied() -> None:
     brand = BrandClusters([], COSINE)
     coming: dict[str, int] = {}
@@ -317,8 +384,7 @@ def test_the_centred_rule_mean_is_the_one_of_the_clusters_kept_after_evictions()
         live.apply(chunk(f"c{i}", ClusterIn(id=f"k{i}", size=i + 1, centroid=vector)), i)
         live.evict()
     reloaded = BrandClusters([live.stored(cluster_id) for cluster_id in live.by_id], merge)
-    probe: list[Vector32 | None] = [np.ones(8, np.float32)]
-    kept, recomputed = live._mean("unnamed", probe, [1]), reloaded._mean("unnamed", probe, [1])
+    kept, recomputed = live.centre_of("unnamed", 8), reloaded.centre_of("unnamed", 8)
     assert kept is not None
     assert recomputed is not None
     np.testing.assert_allclose(kept, recomputed, rtol=1e-5)
