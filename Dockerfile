@@ -27,7 +27,7 @@ USER 10001:10001
 WORKDIR /home/orchestrator
 # The cluster merge loop, compiled now into numba's cache (~/.cache/numba) rather than for
 # seconds at the first merge of each container.
-RUN python -c "from orchestrator import centroid_merge; centroid_merge.load()"
+RUN python -m orchestrator.centroid_merge
 # DATA_DIR: the embedded Valkey's files when REDIS_URL is unset (mount a volume there).
 ENV HOST=0.0.0.0 \
     DATA_DIR=/data

@@ -16,10 +16,12 @@ $(BIN)/uv:
 # `make run` installs what the service needs; every other target adds the development tools.
 $(RUN_STAMP): pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e .
+	$(BIN)/python -m orchestrator.centroid_merge  # compiled into numba's cache once: docs/aggregation.md
 	touch $(RUN_STAMP)
 
 $(STAMP): pyproject.toml | $(BIN)/uv
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev,semantic]'
+	$(BIN)/python -m orchestrator.centroid_merge
 	touch $(STAMP) $(RUN_STAMP)
 
 run: $(RUN_STAMP)  ## the one-machine start: embedded Valkey + service on :9000 + workers

@@ -16,6 +16,7 @@ cached on disk by numba, ``NUMBA_CACHE_DIR``); numba is imported on first use.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from types import ModuleType
 from typing import NamedTuple
@@ -93,3 +94,9 @@ def loaded() -> bool:
     """Whether the loop is ready (``load`` would not compile nor read it)."""
     module = sys.modules.get("orchestrator.merge_loop")
     return module is not None and bool(module.run.signatures)
+
+
+if __name__ == "__main__":  # `python -m orchestrator.centroid_merge`: compile it now (make, image)
+    # through the module by its name: numba types the loop by this module's classes, and
+    # ``__main__``'s copies would be cached as other types
+    importlib.import_module("orchestrator.centroid_merge").load()

@@ -4,6 +4,7 @@ with a reason naming the field."""
 from __future__ import annotations
 
 import json
+import struct
 from typing import Any
 
 import pytest
@@ -40,14 +41,15 @@ def test_the_original_format_is_a_valid_result() -> None:
     result = decode_result(json.dumps(ORIGINAL).encode())
     assert result.chunk_id == "nike-1"
     assert result.sentiment.positive == 5
-    assert result.clusters[0].centroid == [0.1, 0.3]
+    cluster = result.clusters[0]  # JSON numbers read as float32
+    assert (cluster.centroid, cluster.centroid_f32) == (None, struct.pack("<2f", 0.1, 0.3))
     assert result.mention_count == 3
 
 
 def test_centroid_is_optional_and_unknown_fields_are_ignored() -> None:
     cluster = {"id": "c", "mentions": ["m1"], "extra": {"anything": 1}}
     result = decode_result(_with(clusters=[cluster], workerVersion="9.9", meta={}))
-    assert result.clusters[0].centroid is None
+    assert result.clusters[0].dimension is None
     assert result.mention_count == 1  # no meta.mentionCount: the clusters' sizes
 
 
@@ -72,7 +74,16 @@ INFINITE_CENTROID = _with(clusters=[{"id": "c", "centroid": [7, 0.0]}]).replace(
         (_with(sentiment={"positive": -1, "neutral": 2, "negative": 1}), "$.sentiment.positive"),
         (_with(meta={"mentionCount": -3}), "$.meta.mentionCount"),
         (INFINITE_SCORE, "$.sentiment.score"),
-        (INFINITE_CENTROID, "$.clusters[0].centroid[0]"),
+        (INFINITE_CENTROID, "$.clusters[0].centroid"),
+        (_with(clusters=[{"id": "c", "centroid": [1.0, 2e6]}]), "within ±1e+06"),
+        (_with(clusters=[{"id": "c", "centroid": [1.0, "2"]}]), "array of numbers"),
+        (_with(clusters=[{"id": "c", "centroid": [1.0, True]}]), "array of numbers"),
+        (_with(clusters=[{"id": "c", "centroid": [1.0, None]}]), "array of numbers"),
+        (_with(clusters=[{"id": "c", "centroid": [1.0, [2.0]]}]), "array of numbers"),
+        (_with(clusters=[{"id": "c", "centroid": [1.0, {"x": 2}]}]), "array of numbers"),
+        (_with(clusters=[{"id": "c", "centroid": {"x": 2}}]), "array of numbers"),
+        (_with(clusters=[{"id": "c", "centroid": 7}]), "array of numbers"),
+        (_with(clusters=[{"id": "c", "centroid": []}]), "expected 1 to 4096"),
         (_with(topics=["t"] * 1001), "$.topics"),
         (_with(clusters=[{"id": "c", "mentions": ["m"] * 10_001}]), "$.clusters[0].mentions"),
         (_with(clusters=[{"id": "c", "centroid": [0.5] * 5000}]), "$.clusters[0].centroid"),
@@ -87,9 +98,11 @@ INFINITE_CENTROID = _with(clusters=[{"id": "c", "centroid": [7, 0.0]}]).replace(
     ],
     ids=[
         "not-json", "not-object", "wrong-type", "negative-count", "negative-mention-count",
-        "infinite-score", "infinite-centroid", "too-many-topics", "oversized-mentions",
-        "oversized-centroid", "empty-chunk-id", "partial-float32", "not-base64", "bad-time",
-        "mixed-dimensions",
+        "infinite-score", "infinite-centroid", "out-of-range-component", "string-component",
+        "boolean-component", "null-component", "nested-array", "object-component",
+        "object-centroid", "number-centroid", "empty-centroid", "too-many-topics",
+        "oversized-mentions", "oversized-centroid", "empty-chunk-id", "partial-float32",
+        "not-base64", "bad-time", "mixed-dimensions",
     ],
 )  # fmt: skip
 def test_invalid_payloads_are_refused_with_the_field(payload: bytes, expected: str) -> None:
