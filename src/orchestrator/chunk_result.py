@@ -135,11 +135,13 @@ class _WireCluster(ClusterIn, frozen=True, kw_only=True):
     centroid: msgspec.Raw = msgspec.Raw(b"null")  # type: ignore[assignment]
 
 
-class _WireResult(ChunkResult, frozen=True, kw_only=True):
+class WireResult(ChunkResult, frozen=True, kw_only=True):
+    """A chunk result as decoded, before ``read_wire`` (its clusters' centroids unread)."""
+
     clusters: Annotated[list[_WireCluster], msgspec.Meta(max_length=MAX_CLUSTERS)] = []  # type: ignore[assignment]
 
 
-_decoder = msgspec.json.Decoder(_WireResult)
+_decoder = msgspec.json.Decoder(WireResult)
 
 
 def decode_result(raw: bytes | str) -> ChunkResult:
@@ -150,6 +152,11 @@ def decode_result(raw: bytes | str) -> ChunkResult:
         raise InvalidResultError(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InvalidResultError(f"not JSON: {exc}") from None
+    return read_wire(wire)
+
+
+def read_wire(wire: WireResult) -> ChunkResult:
+    """The result with its centroids read and checked (InvalidResultError if one is wrong)."""
     clusters = [_read_centroid(cluster, index) for index, cluster in enumerate(wire.clusters)]
     result = msgspec.structs.replace(wire, clusters=clusters)
     check_centroids(result)
@@ -165,7 +172,7 @@ def _read_centroid(cluster: _WireCluster, index: int) -> ClusterIn:
     if text == b"null":
         return msgspec.structs.replace(cluster, centroid=None)
     where = f"`$.clusters[{index}].centroid`"
-    problem = "an array of arrays" if text.count(b"[") > 1 or b"{" in text else ""
+    problem = "nested arrays or objects" if text.rfind(b"[") > 0 or b"{" in text else ""
     if not problem:  # (simdjson would read nested arrays as one)
         try:
             parsed = simdjson.Parser().parse(text)
