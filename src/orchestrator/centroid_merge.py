@@ -10,8 +10,9 @@ centroid, keeping the products current as rows change, so the outcome is the one
 them one at a time. The rules and their arithmetic are explained in ``clusters``.
 
 Compiled because the work per merge is small (a few hundred products) and sequential: in
-numpy each merge cost ~25 calls of 0.5-2 µs each. The first call compiles (a few seconds,
-cached on disk by numba, ``NUMBA_CACHE_DIR``); numba is imported on first use.
+numpy each merge cost ~25 calls of 0.5-2 µs each. The first call on a machine compiles it
+(7-11 s of CPU here); numba caches the machine code on disk (``merge_loop``), so later processes
+read it in half a second. numba is imported on first use.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ class _Group:
                 grown[: len(array)] = array
                 setattr(self, name, grown)
 
-    def load(self, cluster_id: str, vector: Vector32, size: int) -> None:
+    def add_stored(self, cluster_id: str, vector: Vector32, size: int) -> None:
         """Add a stored cluster (outside ``merge``)."""
         self._reserve(1)
         index = len(self.ids)
@@ -159,7 +159,7 @@ class _Group:
             self.state[WEIGHT] += weight
 
     def register(self, cluster_id: str) -> None:
-        """Name the next row (made by ``load``, or by ``merge`` for a centroid it did not
+        """Name the next row (made by ``add_stored``, or by ``merge`` for a centroid it did not
         merge: those are named in the order of their slots)."""
         self._index[cluster_id] = len(self.ids)
         self.ids.append(cluster_id)
@@ -391,7 +391,7 @@ class BrandClusters:
         self.by_id[cluster.id] = cluster
         if cluster.dimension:
             group = self._group(cluster.model, cluster.dimension)
-            group.load(cluster.id, cluster.vector(), cluster.size)
+            group.add_stored(cluster.id, cluster.vector(), cluster.size)
 
     def _group(self, model: str, dimension: int) -> _Group:
         """The group of (model, dimension), made if new (with the model's rule)."""
