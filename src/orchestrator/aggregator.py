@@ -137,8 +137,9 @@ class Aggregator:
         """Plan and write every pending brand once; the brands to try again."""
         await self._load_missing([b for b, rs in pending.items() if any(r.clusters for r in rs)])
         if not centroid_merge.loaded() and any(map(_has_centroid, pending.values())):
-            log.info("aggregate.compiling_merge_loop")  # seconds once per machine (numba cache)
+            started = time.perf_counter()  # compiled (seconds, once per machine) or read
             await asyncio.to_thread(centroid_merge.load)  # the loop keeps serving meanwhile
+            log.info("aggregate.merge_loop_ready", seconds=round(time.perf_counter() - started, 2))
         started = time.perf_counter()
         now_ms = int(time.time() * 1000)
         plans = {
