@@ -262,8 +262,4 @@ class Aggregator:
 
 
 def _has_centroid(results: list[ChunkResult]) -> bool:
-    return any(
-        cluster.centroid is not None or cluster.centroid_f32
-        for result in results
-        for cluster in result.clusters
-    )
+    return any(cluster.dimension is not None for result in results for cluster in result.clusters)

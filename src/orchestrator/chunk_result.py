@@ -10,10 +10,11 @@ raises ``InvalidResultError`` with a reason naming the field, and is parked by t
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 import simdjson
 
 MAX_CLUSTERS = 1_000
@@ -25,8 +26,8 @@ MAX_TEXT = 10_000
 Count = Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)]
 # Bounds reject NaN (every comparison with it fails) and Infinity, which msgspec would accept.
 Score = Annotated[float, msgspec.Meta(ge=-1e12, le=1e12)]
-_COMPONENT_LIMIT = 1e6
-Component = Annotated[float, msgspec.Meta(ge=-_COMPONENT_LIMIT, le=_COMPONENT_LIMIT)]
+COMPONENT_LIMIT = 1e6  # a centroid's components: finite and within ±this, in any form
+Component = Annotated[float, msgspec.Meta(ge=-COMPONENT_LIMIT, le=COMPONENT_LIMIT)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 Label = Literal["positive", "neutral", "negative"]
@@ -187,12 +188,20 @@ def _read_centroid(cluster: _WireCluster, index: int) -> ClusterIn:
         raise InvalidResultError(
             f"centroid of {len(values)} numbers, expected 1 to {MAX_DIMENSION} - at {where}"
         )
-    if not (np.abs(values) <= _COMPONENT_LIMIT).all():  # NaN compares False
+    if not within_limit(values):
         raise InvalidResultError(
-            f"centroid components must be within ±{_COMPONENT_LIMIT:g} - at {where}"
+            f"centroid components must be within ±{COMPONENT_LIMIT:g} - at {where}"
         )
     return msgspec.structs.replace(
         cluster, centroid=None, centroid_f32=values.astype("<f4").tobytes()
+    )
+
+
+def within_limit(values: npt.NDArray[np.floating[Any]]) -> bool:
+    """Every component finite and within ``COMPONENT_LIMIT`` (NaN compares False)."""
+    return bool(
+        np.maximum.reduce(values, axis=None) <= COMPONENT_LIMIT
+        and np.minimum.reduce(values, axis=None) >= -COMPONENT_LIMIT
     )
 
 

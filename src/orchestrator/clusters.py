@@ -38,7 +38,14 @@ from orchestrator.centroid_merge import (
     Rule,
     merge_block,
 )
-from orchestrator.chunk_result import ChunkResult, ClusterIn, InvalidResultError, Representative
+from orchestrator.chunk_result import (
+    COMPONENT_LIMIT,
+    ChunkResult,
+    ClusterIn,
+    InvalidResultError,
+    Representative,
+    within_limit,
+)
 from orchestrator.types import MergeRule
 
 Vector = npt.NDArray[np.float64]
@@ -51,7 +58,6 @@ _RECHECK = 1e-4  # float32 similarities this close to the threshold are computed
 _MAX_ABSORBED = 20
 _MAX_REPRESENTATIVES = 3
 _HOUR_MS = 3_600_000
-_COMPONENT_LIMIT = 1e6  # as for JSON centroids (chunk_result.Component)
 _MIN_TO_CENTRE = 3  # centroids needed before the centred rule applies (raw cosine until then)
 _RECENTRE = 1e-3  # the centred rule re-centres when the mean moved by this share of its length
 _BLOCK_VECTORS = 128  # incoming centroids per block: one matrix product compares them all
@@ -268,11 +274,11 @@ class BrandClusters:
         if not present:
             return vectors
         matrix = np.frombuffer(b"".join(parts), dtype="<f4").reshape(len(present), -1)
-        if not _within_limit(matrix):
-            valid = (np.abs(matrix) <= _COMPONENT_LIMIT).all(axis=1)
+        if not within_limit(matrix):
+            valid = (np.abs(matrix) <= COMPONENT_LIMIT).all(axis=1)
             index = present[int(np.argmin(valid))]
             raise InvalidResultError(
-                f"centroid components must be finite and within ±{_COMPONENT_LIMIT:g}"
+                f"centroid components must be finite and within ±{COMPONENT_LIMIT:g}"
                 f" - at `$.clusters[{index}].centroidF32`"
             )
         coming.setdefault(result.model, matrix.shape[1])
@@ -489,14 +495,6 @@ def _centroid_bytes(incoming: ClusterIn) -> bytes | None:
     if incoming.centroid is None:
         return incoming.centroid_f32
     return np.fromiter(incoming.centroid, "<f4", len(incoming.centroid)).tobytes()
-
-
-def _within_limit(matrix: Vector32) -> bool:
-    """Every component finite and within ``_COMPONENT_LIMIT`` (NaN compares False)."""
-    return bool(
-        np.maximum.reduce(matrix, axis=None) <= _COMPONENT_LIMIT
-        and np.minimum.reduce(matrix, axis=None) >= -_COMPONENT_LIMIT
-    )
 
 
 def _unique(ids: list[str], limit: int) -> list[str]:

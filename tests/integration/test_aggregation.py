@@ -92,6 +92,11 @@ INVALID: list[tuple[str, Any, str]] = [
     ),
     ("invalid", chunk_result("nike", "bad-3", topics=["t"] * 5000), "$.topics"),
     ("invalid", {"chunkId": "bad-4"}, "missing required field"),
+    (  # refused as its centroid is read, on the collector's one-pass decoding
+        "invalid",
+        chunk_result("nike", "bad-7", clusters=[{"id": "c", "centroid": [1.0, [2.0]]}]),
+        "$.clusters[0].centroid",
+    ),
     ("brand_mismatch", chunk_result("adidas", "bad-5"), "names brand 'adidas'"),
     (
         "dimension",
@@ -130,7 +135,7 @@ async def test_every_kind_of_invalid_payload_is_parked_while_the_loop_keeps_goin
     assert len(brand_list.items) == len(INVALID)  # named brands: failed:brand:{slug} too
     assert await redis.llen(KEYS.legacy_failed("ghost")) == 0
     parked = collection.metrics.payloads_parked
-    assert parked.labels("invalid")._value.get() == 4
+    assert parked.labels("invalid")._value.get() == 5
     pending = await redis.xpending(KEYS.partition(0).result_stream, COLLECTORS_GROUP)
     assert pending["pending"] == 0
 
