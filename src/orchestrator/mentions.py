@@ -4,7 +4,8 @@ and older than the retention.
 
 Ingestion takes what is valid and reports the rest: one bad mention never costs the good ones
 of the same request. Deduplication, the append and the counts of expected mentions per time
-bucket are one script on the brand's hash slot.
+bucket are one script on the brand's hash slot. A brand that gains mentions is due at once:
+the scheduler cuts them on its next round, not at the brand's interval.
 """
 
 from __future__ import annotations
@@ -176,6 +177,9 @@ class MentionStore:
         keys = [self.keys.mention_ids(brand), self.keys.mentions(brand), self.keys.expected(brand)]
         reply = await self._durable.run(self._ingest, keys, args)
         outcome.accepted, outcome.duplicates = int(reply[0]), int(reply[1])
+        if outcome.accepted:  # due now, not at its interval: new mentions are analysed at once
+            now_ms = int(now.timestamp() * 1000)
+            await self.redis.zadd(self.keys.brand_due, {brand: now_ms}, xx=True, lt=True)
         return outcome
 
     async def page(

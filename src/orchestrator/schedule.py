@@ -48,15 +48,23 @@ def chunks_to_cut(settings: BrandSettings, state: BrandState) -> int:
 
 
 def next_due_ms(
-    settings: BrandSettings, *, now_ms: int, last_collect_ms: int, waiting: bool
+    settings: BrandSettings,
+    *,
+    now_ms: int,
+    last_collect_ms: int,
+    waiting: bool,
+    leftover_ready_ms: int = 0,
 ) -> int:
     """When to look at the brand again: soon while chunks wait for capacity, else at its
-    interval (or its next collect, if sooner). Completions and new mentions wake it earlier."""
+    interval, or sooner for its next collect or for mentions left waiting (fewer than a chunk,
+    cut one interval after the last cut). Completions and new mentions wake it earlier."""
     if waiting:
         return now_ms + BLOCKED_RECHECK_MS
     due = now_ms + settings.interval_ms
     if settings.sources:
         due = min(due, max(now_ms, last_collect_ms + settings.interval_ms))
+    if leftover_ready_ms:
+        due = min(due, max(now_ms, leftover_ready_ms))
     return due
 
 

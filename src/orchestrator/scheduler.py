@@ -53,6 +53,7 @@ class _Turn:
     state: BrandState
     due_ms: int
     offers: list[Task]
+    leftover_ready_ms: int = 0  # when mentions left uncut (fewer than a chunk) are cut; 0: none
     waiting: bool = False
     collected: bool = False
 
@@ -157,8 +158,11 @@ class Scheduler:
             for slug in turns:
                 pipe.hgetall(self.keys.pending_chunks(slug))
             replies = await pipe.execute()
-        pending_by_brand = replies[len(turns) :]
-        for (slug, turn), pending in zip(turns.items(), pending_by_brand, strict=True):
+        ready_at, pending_by_brand = replies[: len(turns)], replies[len(turns) :]
+        for (slug, turn), ready_ms, pending in zip(
+            turns.items(), ready_at, pending_by_brand, strict=True
+        ):
+            turn.leftover_ready_ms = int(ready_ms)
             chunks = sorted(pending.values(), key=lambda doc: _chunk_seq(doc, slug))
             for doc in chunks[: turn.settings.max_in_flight]:
                 turn.offers.append(self._task("analyze", slug, msgspec.json.decode(doc)))
@@ -197,7 +201,11 @@ class Scheduler:
                 if turn.collected:
                     pipe.hset(self.keys.schedule_state(slug), "collectAt", now_ms)
                 due = next_due_ms(
-                    turn.settings, now_ms=now_ms, last_collect_ms=last_collect, waiting=turn.waiting
+                    turn.settings,
+                    now_ms=now_ms,
+                    last_collect_ms=last_collect,
+                    waiting=turn.waiting,
+                    leftover_ready_ms=turn.leftover_ready_ms,
                 )
                 pipe.zadd(self.keys.brand_due, {slug: due}, xx=True)
             await pipe.execute()

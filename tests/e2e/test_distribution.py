@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,15 +27,19 @@ FAST = {
 }
 
 
-def add_brand(
-    service: ServiceProcess, store: SyncRedis, slug: str, mentions: int, **spec: Any
-) -> None:
+def add_brand(service: ServiceProcess, slug: str, mentions: int, **spec: Any) -> None:
     body = {"name": slug, "keywords": [slug], **spec}
     assert httpx.post(f"{service.url}/v1/brands", json=body).status_code == 201
-    with store.pipeline(transaction=False) as pipe:
-        for i in range(mentions):
-            pipe.xadd(KEYS.mentions(slug), {"m": f'{{"id": "{slug}-{i}"}}'})
-        pipe.execute()
+    if mentions:
+        send_mentions(service, slug, mentions)
+
+
+def send_mentions(service: ServiceProcess, slug: str, count: int) -> None:
+    """Through the API, as producers do (which makes the brand due at once)."""
+    body = [{"id": f"{slug}-{i}", "text": f"{slug} mention {i}"} for i in range(count)]
+    sent = httpx.post(f"{service.url}/v1/brands/{slug}/mentions", json=body)
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["accepted"] == count
 
 
 def handled(store: SyncRedis) -> dict[str, int]:
@@ -83,7 +88,7 @@ def test_a_task_of_a_killed_worker_is_completed_by_another_exactly_once(
     worker_factory: Callable[..., WorkerProcess],
 ) -> None:
     store.set("test:hold", 1)
-    add_brand(service, store, "nike", 10, chunkSize=5, maxInFlight=1)
+    add_brand(service, "nike", 10, chunkSize=5, maxInFlight=1)
     first = worker_factory("--visibility-timeout", "1")
     wait_until(lambda: store.scard("test:started") == 1, what="the first chunk to be in flight")
     first.stop(signal.SIGKILL)
@@ -96,6 +101,24 @@ def test_a_task_of_a_killed_worker_is_completed_by_another_exactly_once(
     )
     assert handled(store) == {"nike-1": 1, "nike-2": 1}
     wait_until(lambda: completed(service, "analyze") == 2, what="two results applied")
+
+
+def test_mentions_sent_to_an_idle_brand_are_analysed_at_once(
+    service: ServiceProcess,
+    store: SyncRedis,
+    worker_factory: Callable[..., WorkerProcess],
+) -> None:
+    add_brand(service, "nike", 0, chunkSize=5)  # scheduleIntervalSec: 300
+    wait_until(
+        lambda: (store.zscore(KEYS.brand_due, "nike") or 0) > time.time() * 1000 + 60_000,
+        what="the scheduler to find nothing to cut and look again in 5 minutes",
+    )
+    send_mentions(service, "nike", 5)
+    worker_factory()
+    wait_until(
+        lambda: handled(store) == {"nike-1": 1} and settled(store, "nike"),
+        what="the mentions analysed well before the brand's interval",
+    )
 
 
 def test_one_leader_dispatches_and_another_takes_over_when_it_dies(
@@ -116,7 +139,7 @@ def test_one_leader_dispatches_and_another_takes_over_when_it_dies(
     fence = stats(replicas["replica-a"])["leader"]["fence"]
     follower = "replica-b" if leader == "replica-a" else "replica-a"
     store.set("test:hold", 1)
-    add_brand(replicas[leader], store, "nike", 40, chunkSize=5, maxInFlight=2)
+    add_brand(replicas[leader], "nike", 40, chunkSize=5, maxInFlight=2)
     worker_factory("--visibility-timeout", "2")
     wait_until(lambda: store.scard("test:started") == 2, what="two chunks in flight")
     assert counted(replicas[leader], "orchestrator_tasks_dispatched", "analyze") == 2
@@ -142,7 +165,7 @@ def test_a_failing_task_is_retried_dead_lettered_and_redriven(
     worker_factory: Callable[..., WorkerProcess],
 ) -> None:
     store.set("test:fail", 1)
-    add_brand(service, store, "nike", 5, chunkSize=5)
+    add_brand(service, "nike", 5, chunkSize=5)
     worker_factory("--visibility-timeout", "2")
 
     def dead_letters() -> list[dict[str, Any]]:
@@ -173,7 +196,7 @@ def test_sigterm_lets_the_tasks_in_flight_finish(
     worker_factory: Callable[..., WorkerProcess],
 ) -> None:
     store.set("test:hold", 1)
-    add_brand(service, store, "nike", 10, chunkSize=5, maxInFlight=2)
+    add_brand(service, "nike", 10, chunkSize=5, maxInFlight=2)
     worker = worker_factory()
     wait_until(lambda: store.scard("test:started") == 2, what="two chunks in flight")
     worker.process.send_signal(signal.SIGTERM)  # one signal: stop claiming, finish in flight

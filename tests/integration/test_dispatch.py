@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -312,6 +313,18 @@ async def test_many_deep_backlogs_stay_within_their_caps_and_a_new_brand_is_serv
             await collector.apply(await collector._read())
     assert max(peak.values()) <= 2
     assert set(done.values()) == {1}
+
+
+async def test_mentions_fewer_than_a_chunk_are_looked_at_again_one_interval_after_the_last_cut(
+    redis: Redis, parts: tuple[Registry, Scheduler, Collector]
+) -> None:
+    registry, scheduler, _ = parts
+    await add_brand(registry, redis, "nike", 3, chunkSize=10)  # scheduleIntervalSec: 300
+    last_cut_ms = int(time.time() * 1000) - 200_000
+    await redis.hset(KEYS.schedule_state("nike"), "cutAt", last_cut_ms)
+    await scheduler.step()
+    assert await redis.hlen(KEYS.pending_chunks("nike")) == 0  # 3 of 10, within the interval
+    assert await redis.zscore(KEYS.brand_due, "nike") == last_cut_ms + 300_000
 
 
 async def test_releasing_a_task_twice_changes_nothing(redis: Redis) -> None:

@@ -4,6 +4,7 @@ a mention before it is analysed."""
 from __future__ import annotations
 
 import json
+import time
 from typing import cast
 
 import anyio
@@ -31,6 +32,21 @@ async def test_duplicates_within_one_request_and_across_requests(redis: Redis) -
     assert (first.accepted, first.duplicates) == (2, 1)
     assert (second.accepted, second.duplicates) == (1, 1)
     assert await redis.xlen(KEYS.mentions("nike")) == 3
+
+
+async def test_new_mentions_make_their_brand_due_at_once(redis: Redis) -> None:
+    store = MentionStore(redis, KEYS)
+    later = int(time.time() * 1000) + 300_000  # the scheduler looked: nothing due for 5 min
+    await redis.zadd(KEYS.brand_due, {"nike": later, "adidas": later})
+    await store.ingest("nike", items("a"))
+    await store.ingest("adidas", [b'{"id": "x"}'])  # rejected: no text
+    assert (await redis.zscore(KEYS.brand_due, "nike") or later) <= time.time() * 1000
+    assert await redis.zscore(KEYS.brand_due, "adidas") == later
+    await redis.zadd(KEYS.brand_due, {"nike": later})
+    assert (await store.ingest("nike", items("a"))).duplicates == 1
+    assert await redis.zscore(KEYS.brand_due, "nike") == later  # nothing new: not woken
+    await store.ingest("puma", items("a"))  # not in the index (paused, or deleted): stays out
+    assert await redis.zscore(KEYS.brand_due, "puma") is None
 
 
 async def test_ids_are_forgotten_after_the_dedup_window(redis: Redis) -> None:

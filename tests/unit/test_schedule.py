@@ -61,6 +61,30 @@ def test_next_due(sources: int, last_collect_ms: int, waiting: bool, due: int) -
     )
 
 
+@pytest.mark.parametrize(
+    ("sources", "leftover_ready_ms", "due"),
+    [
+        (0, NOW + 10_000, NOW + 10_000),  # mentions left uncut come first
+        (1, NOW + 10_000, NOW + 10_000),
+        (1, NOW + 250_000, NOW + 200_000),  # the next collect comes first
+        (0, 0, NOW + INTERVAL_MS),  # nothing left waiting
+    ],
+)
+def test_mentions_left_uncut_are_looked_at_when_they_may_be_cut(
+    sources: int, leftover_ready_ms: int, due: int
+) -> None:
+    assert (
+        next_due_ms(
+            settings(sources),
+            now_ms=NOW,
+            last_collect_ms=NOW - 100_000,
+            waiting=False,
+            leftover_ready_ms=leftover_ready_ms,
+        )
+        == due
+    )
+
+
 @pytest.mark.parametrize("attempt", [1, 2, 5, 10, 30])
 def test_backoff_grows_with_full_jitter_and_a_cap(attempt: int) -> None:
     ceiling = min(60_000, 500 * 2**attempt)
