@@ -87,6 +87,13 @@ class Settings(BaseSettings):
         le=3600,
         description="results left pending this long by a dead replica are claimed",
     )
+    task_lost_after_sec: float = Field(
+        600.0,
+        ge=1,
+        le=86_400,
+        description="a task settled by a worker and not released this long is presumed lost "
+        "(its result lost in a failover) and offered again",
+    )
     registry_sync_sec: float = Field(5.0, gt=0, le=3600, description="brands:list sync period")
 
     merge_similarity_threshold: float = Field(0.75, ge=-1, le=1, description="cluster merge")

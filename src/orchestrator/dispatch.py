@@ -121,7 +121,7 @@ class TaskQueue:
                 p = self.keys.partition_for(task.brand)
                 keys = [
                     p.leader, p.fence, p.task_stream(task.kind), p.task_in_flight, p.task_chunks,
-                    p.task_active, p.task_dead_chunks, p.task_kinds,
+                    p.task_active, p.task_dead_chunks, p.task_kinds, p.task_entries,
                 ]  # fmt: skip
                 entry = ActiveEntry(task.brand, task.kind, task.chunk_id, now_ms)
                 args: list[ScriptArg] = [
@@ -164,7 +164,7 @@ class TaskQueue:
     def queue_done(self, pipe: Pipeline, partition: Partition, task_ids: Sequence[str]) -> None:
         """``done`` as one more command of ``pipe``; read its reply with ``released``."""
         p = partition
-        keys = [p.task_active, p.task_in_flight, p.task_chunks]
+        keys = [p.task_active, p.task_in_flight, p.task_chunks, p.task_entries]
         self._done.queue(pipe, keys, [encode(list(task_ids))])
 
     async def fail(
@@ -177,7 +177,7 @@ class TaskQueue:
         delayed = p.task_delayed(task.kind if task else "-")
         keys = [
             delivery.stream, delayed, p.task_dead, p.task_dead_index, p.task_dead_chunks,
-            p.task_active, p.task_in_flight, p.task_chunks,
+            p.task_active, p.task_in_flight, p.task_chunks, p.task_entries,
         ]  # fmt: skip
         retry = b""
         if task is not None and retry_at_ms is not None:
@@ -208,7 +208,10 @@ class TaskQueue:
         async with self.redis.pipeline(transaction=False) as pipe:
             for partition in self.keys.all_partitions if partitions is None else partitions:
                 for kind in kinds:
-                    keys = [partition.task_delayed(kind), partition.task_stream(kind)]
+                    keys = [
+                        partition.task_delayed(kind), partition.task_stream(kind),
+                        partition.task_active, partition.task_entries,
+                    ]  # fmt: skip
                     self._promote.queue(pipe, keys, [now_ms, limit])
             moved: list[int] = await pipe.execute()
         return sum(moved)
@@ -324,7 +327,7 @@ class TaskQueue:
     def _redrive_keys(p: Partition, kind: str) -> list[str]:
         return [
             p.task_dead, p.task_dead_index, p.task_dead_chunks, p.task_stream(kind),
-            p.task_active, p.task_in_flight, p.task_chunks,
+            p.task_active, p.task_in_flight, p.task_chunks, p.task_entries,
         ]  # fmt: skip
 
 

@@ -352,6 +352,12 @@ class Partition:
         return f"{self._tasks}:active"
 
     @property
+    def task_entries(self) -> str:
+        """Hash: task id → its entry id on its task stream, while it has one (dispatched,
+        promoted from a retry or re-driven): the sweep of lost tasks checks it."""
+        return f"{self._tasks}:entries"
+
+    @property
     def task_in_flight(self) -> str:
         """Hash: brand → tasks in flight (and ``*`` → all of this partition's), the caps."""
         return f"{self._tasks}:in-flight"

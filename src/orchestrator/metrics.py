@@ -105,6 +105,13 @@ class Metrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.tasks_lost = Counter(
+            "orchestrator_tasks_lost_total",
+            "Tasks settled by a worker and never released (a result lost in a failover), "
+            "presumed lost and offered again, by kind.",
+            ["kind"],
+            registry=r,
+        )
         self.dispatch_lag = Histogram(
             "orchestrator_dispatch_lag_seconds",
             "From a brand's due time to its task's dispatch.",

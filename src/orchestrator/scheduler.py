@@ -1,4 +1,5 @@
-"""The scheduler: on the lease holder only, turn due brands into tasks, fairly.
+"""The scheduler: on the lease holder only, turn due brands into tasks, fairly (and sweep for
+tasks lost in a failover, ``lost_tasks``).
 
 Each round reads the due brands from the registry's due-time index (never every brand), in
 due-time order: a brand that got work is due again later, so due brands take turns. Per brand
@@ -21,6 +22,7 @@ from redis.asyncio import Redis
 from orchestrator.dispatch import TaskQueue
 from orchestrator.keys import Keys
 from orchestrator.leader import Lease
+from orchestrator.lost_tasks import LostTasks
 from orchestrator.metrics import Metrics
 from orchestrator.protocol import Task, new_task
 from orchestrator.schedule import (
@@ -43,6 +45,7 @@ class SchedulerSettings:
     global_max_in_flight: int = 10_000
     max_attempts: int = 5
     idle_tick_s: float = 0.5
+    lost_after_s: float = 600.0  # settled by a worker, never released: presumed lost
 
 
 @dataclass
@@ -73,6 +76,7 @@ class Scheduler:
         self.metrics = metrics
         self.settings = settings or SchedulerSettings()
         self.queue = TaskQueue(redis, keys)
+        self.lost = LostTasks(redis, keys, metrics, self.settings.lost_after_s)
         self._cut = load_script(redis, "chunk_cut")
 
     async def step(self) -> float:
@@ -86,6 +90,7 @@ class Scheduler:
         if not leading:
             return self.lease.renew_every_s
         await self.queue.promote(await self.queue.kinds())
+        await self.lost.step()
         more = await self.round()
         return 0.0 if more else min(self.settings.idle_tick_s, self.lease.renew_every_s)
 

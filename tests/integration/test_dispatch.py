@@ -20,12 +20,12 @@ from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
 from orchestrator.keys import Keys
 from orchestrator.leader import Lease
 from orchestrator.metrics import Metrics
-from orchestrator.protocol import FIELD, Task, encode, new_task
+from orchestrator.protocol import FIELD, Delivery, Task, TaskError, decode_task, encode, new_task
 from orchestrator.registry import Registry
 from orchestrator.scheduler import Scheduler
-from orchestrator.store.streams import read_range
+from orchestrator.store.streams import group_entries, read_range
 from orchestrator.worker import Context, Retry, Worker, WorkerSettings
-from tests.collection import build, publish, report
+from tests.collection import build, chunk_result, publish, report
 
 KEYS = Keys()
 FAST = WorkerSettings(
@@ -325,6 +325,65 @@ async def test_mentions_fewer_than_a_chunk_are_looked_at_again_one_interval_afte
     await scheduler.step()
     assert await redis.hlen(KEYS.pending_chunks("nike")) == 0  # 3 of 10, within the interval
     assert await redis.zscore(KEYS.brand_due, "nike") == last_cut_ms + 300_000
+
+
+async def test_a_task_whose_result_a_failover_lost_is_offered_again_and_counted_once(
+    redis: Redis, parts: tuple[Registry, Scheduler, Collector]
+) -> None:
+    registry, scheduler, collector = parts
+    await add_brand(registry, redis, "nike", 10, chunkSize=5, maxInFlight=2)
+    handled: Counter[str] = Counter()
+
+    async def analyze(task: Task, _: Context) -> dict[str, Any]:
+        chunk = task.payload["chunkId"]
+        handled[chunk] += 1
+        return chunk_result("nike", chunk, meta={"mentionCount": task.payload["count"]})
+
+    await scheduler.step()
+    await Worker(redis, {"analyze": analyze}, settings=FAST).run()
+    results = KEYS.partition(0).result_stream
+    entries = await read_range(redis, results, "-", "+", 10)
+    (lost_id,) = [entry_id for entry_id, raw in entries if b'"nike-1"' in raw]
+    await redis.xdel(results, lost_id)  # the failover kept the task's ack, not its result
+    await collector.apply(await collector._read())
+    assert await scheduler.queue.in_flight() == {"nike": 1, "*": 1}  # stuck: nothing releases it
+    assert await scheduler.lost.sweep() == []  # seen settled and unreleased: a suspect
+
+    scheduler.lost.lost_after_s = 0
+    (released,) = await scheduler.lost.sweep()
+    assert (released.brand, released.chunk) == ("nike", "nike-1")
+    assert scheduler.metrics.tasks_lost.labels("analyze")._value.get() == 1
+    await scheduler.step()  # the chunk is offered again
+    await Worker(redis, {"analyze": analyze}, settings=FAST).run()
+    await collector.apply(await collector._read())
+    assert handled == {"nike-1": 2, "nike-2": 1}
+    assert await scheduler.queue.in_flight() == {}
+    assert await redis.hlen(KEYS.pending_chunks("nike")) == 0
+    assert await redis.hmget(KEYS.aggregate("nike"), ["chunks", "mentions"]) == [b"2", b"10"]
+    assert await redis.hlen(KEYS.partition(0).task_entries) == 0
+
+
+async def test_tasks_queued_running_or_waiting_to_retry_are_never_presumed_lost(
+    redis: Redis, parts: tuple[Registry, Scheduler, Collector]
+) -> None:
+    registry, scheduler, _ = parts
+    await add_brand(registry, redis, "nike", 15, chunkSize=5, maxInFlight=3)
+    await scheduler.step()  # three chunks dispatched
+    queue, stream = scheduler.queue, KEYS.partition(0).task_stream("analyze")
+    await queue.ensure_groups(["analyze"])
+    reply = await redis.xreadgroup(WORKERS_GROUP, "w1", {stream: ">"}, count=2)
+    _running, (_, (failing_id, raw)) = group_entries(reply)  # the third stays queued
+    failing = Delivery(stream, failing_id, raw, decode_task(raw))
+    error = TaskError(type="RuntimeError", message="try again")
+    now_ms = int(time.time() * 1000)
+    assert await queue.fail(failing, error, "w1", retry_at_ms=now_ms) == "retry"
+
+    scheduler.lost.lost_after_s = 0
+    assert await scheduler.lost.sweep() == []  # one queued, one running, one waiting to retry
+    assert await queue.promote(["analyze"]) == 1
+    assert await scheduler.lost.sweep() == []  # the retry is queued again
+    assert await queue.in_flight() == {"nike": 3, "*": 3}
+    assert await redis.xlen(stream) == 3
 
 
 async def test_releasing_a_task_twice_changes_nothing(redis: Redis) -> None:

@@ -168,6 +168,7 @@ def _build_services(settings: Settings, collectors: Metrics) -> Services:
             round_size=settings.scheduler_round_size,
             global_max_in_flight=settings.global_max_in_flight,
             max_attempts=settings.task_max_attempts,
+            lost_after_s=settings.task_lost_after_sec,
         ),
     )
     collection = build_collection(registry, settings)

@@ -1,10 +1,10 @@
 -- Release finished tasks' places in the caps (idempotent: a second call finds nothing).
--- KEYS: active, in_flight, chunks
+-- KEYS: active, in_flight, chunks, entries
 -- ARGV: 1 the task ids, a JSON array (one argument: a client packs it far faster than many)
 -- Returns, per task id, its brand when it was in flight, false otherwise.
 -- A batch costs a few commands, not a few per task: one HMGET and one HDEL per slice of ids,
 -- one HINCRBY per brand, one SREM; a task id given twice is released once.
-local active, in_flight, chunks = KEYS[1], KEYS[2], KEYS[3]
+local active, in_flight, chunks, entries = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local SLICE = 1000 -- ids per command (Lua's unpack limit is a few thousand)
 local task_ids = cjson.decode(ARGV[1])
 local brands, seen, counts, ids, finished = {}, {}, {}, {}, {}
@@ -37,6 +37,7 @@ for first = 1, #task_ids, SLICE do
 end
 if released > 0 then
   sliced('HDEL', active, ids)
+  sliced('HDEL', entries, ids)
   for brand, count in pairs(counts) do
     if redis.call('HINCRBY', in_flight, brand, -count) <= 0 then
       redis.call('HDEL', in_flight, brand)
