@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from orchestrator.languages import ISO_639_1
+from orchestrator.schedule import Cadence
 from orchestrator.types import BrandStatus, CamelModel
 
 SLUG_PATTERN = r"^[a-z0-9-]{1,64}$"
@@ -136,6 +137,10 @@ class BrandSpec(StrictModel):
     max_in_flight: int = Field(4, ge=1, le=64)
     alerts: list[Webhook] = Field(default_factory=list, max_length=10)
     status: BrandStatus = BrandStatus.ACTIVE
+
+    @property
+    def cadence(self) -> Cadence:
+        return Cadence(self.chunk_size, self.schedule_interval_sec * 1000)
 
     @field_validator("keywords", "exclude_keywords")
     @classmethod

@@ -4,8 +4,9 @@ and older than the retention.
 
 Ingestion takes what is valid and reports the rest: one bad mention never costs the good ones
 of the same request. Deduplication, the append and the counts of expected mentions per time
-bucket are one script on the brand's hash slot. A brand that gains mentions is due at once:
-the scheduler cuts them on its next round, not at the brand's interval.
+bucket are one script on the brand's hash slot. Given the brand's cadence, ingestion makes the
+brand due when what it gained can be cut: at once when a chunk is full or the brand's interval
+has passed since its last cut, else one interval after that cut (never later than it was due).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from redis.asyncio import Redis
 from orchestrator.aggregate import HOUR_MS, MINUTE_MS
 from orchestrator.keys import Keys
 from orchestrator.protocol import FIELD
+from orchestrator.schedule import Cadence
 from orchestrator.store.durability import Durability
 from orchestrator.store.scripts import load_script
 from orchestrator.store.streams import read_range
@@ -153,15 +155,20 @@ class MentionStore:
         self._ingest = load_script(self.redis, "mentions_ingest")
         self._trim = load_script(self.redis, "mentions_trim")
 
-    async def ingest(self, brand: str, items: Sequence[bytes]) -> IngestOutcome:
-        """Validate, deduplicate and append; the outcome lists rejects by index."""
+    async def ingest(
+        self, brand: str, items: Sequence[bytes], cadence: Cadence | None = None
+    ) -> IngestOutcome:
+        """Validate, deduplicate and append; the outcome lists rejects by index. With the
+        brand's ``cadence``, make it due when the new mentions can be cut (a collect task's
+        ingestion leaves that to the task's completion, which makes the brand due)."""
         valid, rejected = parse(items)
         outcome = IngestOutcome(rejected=rejected)
         if not valid:
             return outcome
         now = datetime.now(UTC)
+        now_ms = int(now.timestamp() * 1000)
         args: list[ScriptArg] = [
-            int(now.timestamp() * 1000),
+            now_ms,
             int(self.settings.dedup_window_s * 1000),
             self.settings.dedup_max,
         ]
@@ -174,12 +181,17 @@ class MentionStore:
                 at // MINUTE_MS * MINUTE_MS,
                 at // HOUR_MS * HOUR_MS,
             ]
-        keys = [self.keys.mention_ids(brand), self.keys.mentions(brand), self.keys.expected(brand)]
+        keys = [
+            self.keys.mention_ids(brand), self.keys.mentions(brand), self.keys.expected(brand),
+            self.keys.schedule_state(brand),
+        ]  # fmt: skip
         reply = await self._durable.run(self._ingest, keys, args)
         outcome.accepted, outcome.duplicates = int(reply[0]), int(reply[1])
-        if outcome.accepted:  # due now, not at its interval: new mentions are analysed at once
-            now_ms = int(now.timestamp() * 1000)
-            await self.redis.zadd(self.keys.brand_due, {brand: now_ms}, xx=True, lt=True)
+        if outcome.accepted and cadence is not None:
+            ready_ms = cadence.ready_ms(
+                uncut=int(reply[2]), last_cut_ms=int(reply[3]), now_ms=now_ms
+            )
+            await self.redis.zadd(self.keys.brand_due, {brand: ready_ms}, xx=True, lt=True)
         return outcome
 
     async def page(

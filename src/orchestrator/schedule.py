@@ -68,6 +68,22 @@ def next_due_ms(
     return due
 
 
+@dataclass(frozen=True)
+class Cadence:
+    """How a brand's mentions are cut: a chunk when ``chunk_size`` wait, or whatever waits
+    ``interval_ms`` after the last cut."""
+
+    chunk_size: int
+    interval_ms: int
+
+    def ready_ms(self, *, uncut: int, last_cut_ms: int, now_ms: int) -> int:
+        """When ``uncut`` mentions waiting can be cut: now if they fill a chunk or the
+        interval has passed, else one interval after the last cut."""
+        if uncut >= self.chunk_size:
+            return now_ms
+        return max(now_ms, last_cut_ms + self.interval_ms)
+
+
 def backoff_ms(attempt: int, *, base_ms: int, cap_ms: int) -> int:
     """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^attempt)].
 

@@ -19,6 +19,7 @@ from orchestrator.collect import Collector
 from orchestrator.dispatch import WORKERS_GROUP, TaskQueue
 from orchestrator.keys import Keys
 from orchestrator.leader import Lease
+from orchestrator.mentions import MentionStore
 from orchestrator.metrics import Metrics
 from orchestrator.protocol import FIELD, Delivery, Task, TaskError, decode_task, encode, new_task
 from orchestrator.registry import Registry
@@ -325,6 +326,30 @@ async def test_mentions_fewer_than_a_chunk_are_looked_at_again_one_interval_afte
     await scheduler.step()
     assert await redis.hlen(KEYS.pending_chunks("nike")) == 0  # 3 of 10, within the interval
     assert await redis.zscore(KEYS.brand_due, "nike") == last_cut_ms + 300_000
+
+
+async def test_what_waits_uncut_is_counted_in_by_ingestion_and_out_by_the_scheduler(
+    redis: Redis, parts: tuple[Registry, Scheduler, Collector]
+) -> None:
+    registry, scheduler, _ = parts
+    await add_brand(registry, redis, "nike", 0, chunkSize=10)  # scheduleIntervalSec: 300
+    cadence = (await registry.get("nike")).cadence
+    store, state = MentionStore(redis, KEYS), KEYS.schedule_state("nike")
+
+    def mentions(first: int, count: int) -> list[bytes]:
+        return [b'{"id": "m%d", "text": "nike"}' % i for i in range(first, first + count)]
+
+    await store.ingest("nike", mentions(0, 13), cadence)
+    await scheduler.step()  # one chunk of 10; 3 wait for the interval
+    assert await redis.hlen(KEYS.pending_chunks("nike")) == 1
+    assert await redis.hget(state, "uncut") == b"3"
+    last_cut_ms = int(await redis.hget(state, "cutAt") or 0)
+    assert await redis.zscore(KEYS.brand_due, "nike") == last_cut_ms + 300_000
+    await store.ingest("nike", mentions(13, 7), cadence)  # a full chunk: due at once
+    assert (await redis.zscore(KEYS.brand_due, "nike") or 0) <= time.time() * 1000
+    await scheduler.step()
+    assert await redis.hlen(KEYS.pending_chunks("nike")) == 2
+    assert await redis.hget(state, "uncut") == b"0"
 
 
 async def test_a_task_whose_result_a_failover_lost_is_offered_again_and_counted_once(

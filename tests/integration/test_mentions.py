@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from orchestrator.keys import Keys
 from orchestrator.mentions import MentionSettings, MentionStore
+from orchestrator.schedule import Cadence
 
 KEYS = Keys()
 
@@ -34,19 +35,36 @@ async def test_duplicates_within_one_request_and_across_requests(redis: Redis) -
     assert await redis.xlen(KEYS.mentions("nike")) == 3
 
 
-async def test_new_mentions_make_their_brand_due_at_once(redis: Redis) -> None:
+async def test_new_mentions_make_their_brand_due_when_they_can_be_cut(redis: Redis) -> None:
     store = MentionStore(redis, KEYS)
-    later = int(time.time() * 1000) + 300_000  # the scheduler looked: nothing due for 5 min
+    cadence = Cadence(chunk_size=10, interval_ms=300_000)
+    now_ms = int(time.time() * 1000)
+    later = now_ms + 300_000  # the scheduler found nothing to cut: due again in 5 minutes
+
+    async def due(slug: str) -> float | None:
+        return await redis.zscore(KEYS.brand_due, slug)
+
     await redis.zadd(KEYS.brand_due, {"nike": later, "adidas": later})
-    await store.ingest("nike", items("a"))
-    await store.ingest("adidas", [b'{"id": "x"}'])  # rejected: no text
-    assert (await redis.zscore(KEYS.brand_due, "nike") or later) <= time.time() * 1000
-    assert await redis.zscore(KEYS.brand_due, "adidas") == later
+    await store.ingest("nike", items("a"), cadence)  # never cut: at once
+    assert (await due("nike") or later) <= time.time() * 1000
+    await store.ingest("adidas", [b'{"id": "x"}'], cadence)  # rejected: no text
+    assert await due("adidas") == later
+
+    last_cut_ms = now_ms - 100_000
+    await redis.hset(KEYS.schedule_state("nike"), mapping={"cutAt": last_cut_ms, "uncut": 0})
     await redis.zadd(KEYS.brand_due, {"nike": later})
-    assert (await store.ingest("nike", items("a"))).duplicates == 1
-    assert await redis.zscore(KEYS.brand_due, "nike") == later  # nothing new: not woken
-    await store.ingest("puma", items("a"))  # not in the index (paused, or deleted): stays out
-    assert await redis.zscore(KEYS.brand_due, "puma") is None
+    await store.ingest("nike", items("b", "c", "d"), cadence)  # 3 of 10, within the interval
+    assert await due("nike") == last_cut_ms + 300_000
+    assert (await store.ingest("nike", items("b"), cadence)).duplicates == 1
+    assert await due("nike") == last_cut_ms + 300_000  # nothing new
+    await store.ingest("nike", items(*"efghijk"), cadence)  # 10: a full chunk waits
+    assert (await due("nike") or later) <= time.time() * 1000
+
+    await redis.zadd(KEYS.brand_due, {"nike": later})
+    await store.ingest("nike", items("l"))  # a collect task's: its completion wakes the brand
+    assert await due("nike") == later
+    await store.ingest("puma", items("a"), cadence)  # not in the index (paused, or deleted)
+    assert await due("puma") is None
 
 
 async def test_ids_are_forgotten_after_the_dedup_window(redis: Redis) -> None:

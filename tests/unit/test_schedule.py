@@ -6,6 +6,7 @@ from orchestrator.schedule import (
     BLOCKED_RECHECK_MS,
     BrandSettings,
     BrandState,
+    Cadence,
     backoff_ms,
     chunks_to_cut,
     collect_due,
@@ -83,6 +84,23 @@ def test_mentions_left_uncut_are_looked_at_when_they_may_be_cut(
         )
         == due
     )
+
+
+@pytest.mark.parametrize(
+    ("uncut", "last_cut_ms", "ready"),
+    [
+        (10, NOW - 1, NOW),  # a full chunk waits
+        (25, NOW - 1, NOW),
+        (9, NOW - 1, NOW - 1 + INTERVAL_MS),  # fewer: one interval after the last cut
+        (9, NOW - INTERVAL_MS, NOW),  # the interval has passed
+        (1, 0, NOW),  # never cut
+    ],
+)
+def test_mentions_can_be_cut_when_a_chunk_is_full_or_the_interval_has_passed(
+    uncut: int, last_cut_ms: int, ready: int
+) -> None:
+    cadence = Cadence(chunk_size=10, interval_ms=INTERVAL_MS)
+    assert cadence.ready_ms(uncut=uncut, last_cut_ms=last_cut_ms, now_ms=NOW) == ready
 
 
 @pytest.mark.parametrize("attempt", [1, 2, 5, 10, 30])

@@ -23,6 +23,7 @@ from orchestrator.errors import BrandExistsError
 from orchestrator.mentions import MAX_MENTIONS, MentionStore
 from orchestrator.metrics import Metrics
 from orchestrator.registry import Registry
+from orchestrator.schedule import Cadence
 from orchestrator.store.connection import connect, create_client
 
 log = structlog.get_logger(__name__)
@@ -68,13 +69,16 @@ async def load_demo(
     """Load the demo as of ``today`` (default: the current UTC date)."""
     offset = demo_offset(today or datetime.now(UTC).date())
     loaded = DemoLoad()
+    cadences: dict[str, Cadence] = {}
     for spec in brand_specs():
         with contextlib.suppress(BrandExistsError):  # loaded before: keep it as it is
             await registry.create(new_brand(spec, now()))
         loaded.brands.append(str(spec.slug))
+        cadences[str(spec.slug)] = spec.cadence
     for slug, items in mentions_by_brand(offset).items():
         for start in range(0, len(items), min(BATCH, MAX_MENTIONS)):
-            outcome = await mentions.ingest(slug, items[start : start + BATCH])
+            batch = items[start : start + BATCH]
+            outcome = await mentions.ingest(slug, batch, cadences[slug])
             loaded.accepted[slug] = loaded.accepted.get(slug, 0) + outcome.accepted
             loaded.duplicates += outcome.duplicates
     log.info(

@@ -1,9 +1,11 @@
 -- Append new mentions to a brand's stream, skipping ids seen within the dedup window, and count
--- each accepted mention in the bucket of when it was written (what "complete" means for spikes).
--- KEYS: 1 mention ids (zset id -> ms first seen), 2 mentions stream, 3 expected (hash)
+-- each accepted mention in the bucket of when it was written (what "complete" means for spikes)
+-- and among the mentions not cut into chunks yet (what tells when the brand can be cut).
+-- KEYS: 1 mention ids (zset id -> ms first seen), 2 mentions stream, 3 expected (hash),
+--       4 schedule state (hash)
 -- ARGV: 1 now (ms), 2 dedup window (ms), 3 most ids kept,
 --       then per mention: id, JSON, minute bucket start (ms), hour bucket start (ms)
--- Returns {accepted, duplicates, index of each duplicate (1-based)...}
+-- Returns {accepted, duplicates, mentions uncut, last cut (ms), index of each duplicate...}
 local now = tonumber(ARGV[1])
 local accepted, duplicates = 0, {}
 for i = 4, #ARGV, 4 do
@@ -29,6 +31,9 @@ if now >= tonumber(redis.call('HGET', KEYS[3], 'trimAt') or '0') then
   end
   redis.call('HSET', KEYS[3], 'trimAt', now + 3600000)
 end
-local reply = {accepted, #duplicates}
+local uncut = accepted > 0 and redis.call('HINCRBY', KEYS[4], 'uncut', accepted)
+  or tonumber(redis.call('HGET', KEYS[4], 'uncut') or '0')
+local cut_at = tonumber(redis.call('HGET', KEYS[4], 'cutAt') or '0')
+local reply = {accepted, #duplicates, uncut, cut_at}
 for _, index in ipairs(duplicates) do reply[#reply + 1] = index end
 return reply

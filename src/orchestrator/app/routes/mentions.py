@@ -64,7 +64,7 @@ async def add_mentions(slug: SlugPath, request: Request, services: ServicesDep) 
             detail=str(exc),
             instance=request.url.path,
         )
-    outcome = await services.mentions.ingest(slug, items)
+    outcome = await services.mentions.ingest(slug, items, brand.cadence)
     return Response(_encode(outcome), status_code=202, media_type="application/json")
 
 
