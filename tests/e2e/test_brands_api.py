@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -217,4 +218,61 @@ def test_webhooks_on_private_addresses_are_refused(api: httpx.Client, store: Syn
         response = api.patch("/v1/brands/acme", json=patch, headers=MERGE_PATCH)
         assert _problem(response, 422)["errors"][0]["field"] == "alerts[0].url"
     assert store.hexists(KEYS.brand_docs, "acme-2") == 0
-    assert api.get("/v1/brands/acme").json()["alerts"] == [hook]  # unchanged
+    assert stored(store, "acme")["alerts"] == [hook]  # unchanged
+
+
+def stored(store: SyncRedis, slug: str) -> dict[str, Any]:
+    document = store.hget(KEYS.brand_docs, slug)
+    assert document is not None
+    parsed: dict[str, Any] = json.loads(document)
+    return parsed
+
+
+def test_secrets_are_write_only_and_a_read_brand_sent_back_keeps_them(
+    api: httpx.Client, store: SyncRedis
+) -> None:
+    secret, token = "whsec-0123456789abcdef", "Bearer feed-token-42"
+    feed = {"type": "rss", "url": "https://feeds.example.com/acme.xml"}
+    body = {
+        "name": "Acme", "keywords": ["acme"],
+        "alerts": [{"url": "https://hooks.example.com/spikes", "secret": secret}],
+        "sources": [{**feed, "options": {"headers": {"Authorization": token, "Accept": "*/*"}}}],
+    }  # fmt: skip
+    created = api.post("/v1/brands", json=body)
+    assert created.status_code == 201, created.text
+    read = api.get("/v1/brands/acme").json()
+    listed = api.get("/v1/brands").json()["items"]
+    for served in (created.json(), read, *listed):
+        assert served["alerts"] == [
+            {"url": "https://hooks.example.com/spikes", "secret": "********"}
+        ]
+        assert served["sources"][0]["options"]["headers"] == {
+            "Authorization": "********", "Accept": "********",
+        }  # fmt: skip
+        assert secret not in json.dumps(served)
+        assert token not in json.dumps(served)
+
+    read["name"] = "Acme Inc."  # read, change, send back (masks and all)
+    read["sources"][0]["options"]["headers"]["Accept"] = "application/rss+xml"
+    changed = api.patch("/v1/brands/acme", json=read, headers=MERGE_PATCH)
+    assert changed.status_code == 200, changed.text
+    kept = stored(store, "acme")
+    assert kept["name"] == "Acme Inc."
+    assert kept["alerts"][0]["secret"] == secret
+    assert kept["sources"][0]["options"]["headers"] == {
+        "Authorization": token, "Accept": "application/rss+xml",
+    }  # fmt: skip
+
+    moved = {"alerts": [{"url": "https://hooks.example.com/elsewhere", "secret": "********"}]}
+    refused = api.patch("/v1/brands/acme", json=moved, headers=MERGE_PATCH)
+    error = _problem(refused, 422)["errors"][0]
+    assert error["field"] == "alerts[0].secret"
+    assert "stands for a stored secret" in error["message"]
+    new_header = {"sources": [{**feed, "options": {"headers": {"X-Key": "********"}}}]}
+    refused = api.patch("/v1/brands/acme", json=new_header, headers=MERGE_PATCH)
+    assert _problem(refused, 422)["errors"][0]["field"] == "sources[0].options.headers.X-Key"
+    masked_create = {**body, "slug": "acme-2", "sources": new_header["sources"]}
+    assert _problem(api.post("/v1/brands", json=masked_create), 422)["errors"][0]["field"] == (
+        "sources[0].options.headers.X-Key"
+    )
+    assert stored(store, "acme") == kept

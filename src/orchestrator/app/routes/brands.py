@@ -23,6 +23,7 @@ from orchestrator.brand import (
     now,
     revised,
 )
+from orchestrator.brand_secrets import MASK, Location, redacted_json, restored
 from orchestrator.errors import VersionConflictError
 from orchestrator.registry import ANY_VERSION
 from orchestrator.types import BrandStatus, CamelModel
@@ -46,7 +47,7 @@ class BrandPage(CamelModel):
 
 def _brand_response(brand: Brand, status: int = 200, **headers: str) -> Response:
     return Response(
-        brand.to_json(),
+        redacted_json(brand.to_json()),
         status_code=status,
         headers={"ETag": brand.etag, **headers},
         media_type=JSON,
@@ -59,6 +60,9 @@ async def create_brand(spec: BrandCreate, services: ServicesDep) -> Response:
     Webhooks on loopback or private addresses are refused (422) unless
     ``ALERT_ALLOW_PRIVATE``."""
     _check_webhooks(spec, allow_private=services.settings.alert_allow_private)
+    _, unknown = restored(spec.model_dump(mode="json", by_alias=True), None)
+    if unknown:
+        raise _unknown_mask(unknown[0])
     brand = await services.registry.create(new_brand(spec, now()))
     return _brand_response(brand, 201, Location=f"/v1/brands/{brand.slug}")
 
@@ -81,7 +85,7 @@ async def list_brands(
     except ValueError as exc:
         raise _invalid(("query", "cursor"), str(exc)) from None
     body = b'{"items":[%s],"nextCursor":%s}' % (
-        b",".join(page.documents),
+        b",".join(redacted_json(document) for document in page.documents),
         msgspec.json.encode(page.next_cursor),
     )
     return Response(body, media_type=JSON)
@@ -93,7 +97,9 @@ async def get_brand(
     registry: RegistryDep,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    """One brand, with its ETag (``If-None-Match`` answers 304 when unchanged)."""
+    """One brand, with its ETag (``If-None-Match`` answers 304 when unchanged). Webhook
+    secrets and source header values read as ``********``: sent back, they keep what is
+    stored."""
     brand = await registry.get(slug)
     if if_none_match is not None and brand.etag in _etags(if_none_match):
         return Response(status_code=304, headers={"ETag": brand.etag})
@@ -161,8 +167,12 @@ def _patched(current: Brand, patch: dict[str, Any]) -> Brand:
     if immutable:
         raise _invalid(("body", immutable[0]), f"{immutable[0]} cannot be changed")
     settable = {name: value for name, value in patch.items() if name not in READ_ONLY_FIELDS}
+    stored = current.spec_document()
+    document, unknown = restored(merge_patch(stored, settable), stored)
+    if unknown:
+        raise _unknown_mask(unknown[0])
     try:
-        spec = BrandSpec.model_validate(merge_patch(current.spec_document(), settable))
+        spec = BrandSpec.model_validate(document)
     except ValidationError as exc:
         raise RequestValidationError(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
@@ -170,6 +180,13 @@ def _patched(current: Brand, patch: dict[str, Any]) -> Brand:
     if spec.model_dump() == BrandSpec.model_validate(current.spec_document()).model_dump():
         return current
     return revised(current, spec, now())
+
+
+def _unknown_mask(location: Location) -> RequestValidationError:
+    return _invalid(
+        ("body", *location),
+        f"{MASK} stands for a stored secret, and this brand has none here: give the value",
+    )
 
 
 def _check_webhooks(spec: BrandSpec, *, allow_private: bool) -> None:
