@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.brand_secrets import MASK
 from orchestrator.languages import ISO_639_1
 from orchestrator.schedule import Cadence
 from orchestrator.types import BrandStatus, CamelModel
@@ -103,11 +104,23 @@ class FileSource(StrictModel):
 Source = Annotated[FeedSource | JsonSource | FileSource, Field(discriminator="type")]
 
 
+SECRET_MIN_LENGTH = 16
+
+
+def _secret(value: str) -> str:
+    if len(value) < SECRET_MIN_LENGTH and value != MASK:
+        raise ValueError(
+            f"a secret has {SECRET_MIN_LENGTH} to 256 characters ({MASK}: the stored one)"
+        )
+    return value
+
+
 class Webhook(StrictModel):
-    """Where spike alerts are POSTed, signed with ``secret`` (HMAC-SHA256, ``X-Signature``)."""
+    """Where spike alerts are POSTed, signed with ``secret`` (HMAC-SHA256, ``X-Signature``).
+    Reads show the secret as ``********``; sent back, it stands for the stored one."""
 
     url: AnyHttpUrl
-    secret: Annotated[str, StringConstraints(min_length=16, max_length=256)]
+    secret: Annotated[str, StringConstraints(max_length=256), AfterValidator(_secret)]
 
     def private_target(self) -> str | None:
         """Why the URL is refused at registration (no DNS lookup: its host is ``localhost`` or

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from orchestrator.summaries import SummarySettings
 
 from orchestrator.brand import Webhook
+from orchestrator.brand_secrets import MASK
 from orchestrator.errors import ConfigurationError
 from orchestrator.keys import Keys
 from orchestrator.spikes import SpikeSettings
@@ -240,6 +241,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _public_webhooks(self) -> Settings:
         for index, hook in enumerate(self.alert_webhooks):
+            if hook.secret == MASK:  # stands for a stored secret in a brand, for nothing here
+                raise ValueError(f"ALERT_WEBHOOKS[{index}]: a secret of 16 to 256 characters")
             refused = None if self.alert_allow_private else hook.private_target()
             if refused is not None:
                 raise ValueError(

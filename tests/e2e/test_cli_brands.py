@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import httpx
 import pytest
 import typer
 
@@ -360,3 +361,17 @@ def test_the_terminal_table_shows_names_as_they_are(capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "slug" in out
     assert "[bold]Puma[/bold] :smile:" in out  # not rich markup, not an emoji
+
+
+def test_a_brand_with_secrets_is_shown_with_them_masked(url: str, client: Client) -> None:
+    hook = {"url": "https://hooks.example.com/a", "secret": "whsec-0123456789abcdef"}
+    body = {"name": "Acme", "keywords": ["acme"], "alerts": [hook]}
+    headers = {"authorization": f"Bearer {KEY}"}
+    assert httpx.post(f"{url}/v1/brands", json=body, headers=headers).status_code == 201
+    assert client.get_brand("acme").alerts[0].secret == "********"  # noqa: S105 - a test value
+    shown = brands("show", "acme", "--json", url=url)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["alerts"] == [{**hook, "secret": "********"}]
+    listed = brands("list", "--json", url=url)
+    assert listed.returncode == 0, listed.stderr
+    assert "whsec" not in listed.stdout

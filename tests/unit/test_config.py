@@ -192,3 +192,11 @@ def test_replicas_are_awaited_for_less_than_the_command_timeout(
         load_settings()  # the command would time out first, with the write unconfirmed
     monkeypatch.setenv("REDIS_TIMEOUT_SEC", "3")
     assert load_settings().redis_wait_timeout_ms == 2000
+
+
+@pytest.mark.parametrize("secret", ["********", "short"])
+def test_a_global_webhook_needs_a_real_secret(monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
+    hook = {"url": "https://hooks.example.com/a", "secret": secret}
+    monkeypatch.setenv("ALERT_WEBHOOKS", json.dumps([hook]))
+    with pytest.raises(ConfigurationError, match="16 to 256 characters"):
+        load_settings()
