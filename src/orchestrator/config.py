@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from orchestrator.mentions import MentionSettings
     from orchestrator.summaries import SummarySettings
 
-from orchestrator.brand import Webhook
+from orchestrator.brand import SECRET_MIN_LENGTH, Webhook
 from orchestrator.brand_secrets import MASK
 from orchestrator.errors import ConfigurationError
 from orchestrator.keys import Keys
@@ -242,7 +242,9 @@ class Settings(BaseSettings):
     def _public_webhooks(self) -> Settings:
         for index, hook in enumerate(self.alert_webhooks):
             if hook.secret == MASK:  # stands for a stored secret in a brand, for nothing here
-                raise ValueError(f"ALERT_WEBHOOKS[{index}]: a secret of 16 to 256 characters")
+                raise ValueError(
+                    f"ALERT_WEBHOOKS[{index}]: a secret of {SECRET_MIN_LENGTH} to 256 characters"
+                )
             refused = None if self.alert_allow_private else hook.private_target()
             if refused is not None:
                 raise ValueError(

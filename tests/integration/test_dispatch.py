@@ -24,7 +24,7 @@ from orchestrator.metrics import Metrics
 from orchestrator.protocol import FIELD, Delivery, Task, TaskError, decode_task, encode, new_task
 from orchestrator.registry import Registry
 from orchestrator.scheduler import Scheduler
-from orchestrator.store.streams import group_entries, read_range
+from orchestrator.store.streams import group_entries, read_range, read_range_reverse
 from orchestrator.worker import Context, Retry, Worker, WorkerSettings
 from tests.collection import build, chunk_result, publish, report
 
@@ -127,10 +127,13 @@ async def test_a_failing_task_is_retried_then_dead_lettered_then_redriven(
 
     healthy = True
     assert await scheduler.queue.redrive(letter.task.task_id)
+    entries = KEYS.partition(0).task_entries
+    assert await redis.hkeys(entries) == [letter.task.task_id.encode()]  # watched for loss
     await drain(scheduler, collector, worker)
     assert attempts[-1] == 1
     assert (await scheduler.queue.dead_page(10, None)).letters == []
     assert await redis.hlen(KEYS.pending_chunks("nike")) == 0
+    assert await redis.hlen(entries) == 0
 
 
 async def test_retry_with_a_deferral(
@@ -398,7 +401,8 @@ async def test_tasks_queued_running_or_waiting_to_retry_are_never_presumed_lost(
     await queue.ensure_groups(["analyze"])
     reply = await redis.xreadgroup(WORKERS_GROUP, "w1", {stream: ">"}, count=2)
     _running, (_, (failing_id, raw)) = group_entries(reply)  # the third stays queued
-    failing = Delivery(stream, failing_id, raw, decode_task(raw))
+    retried = decode_task(raw)
+    failing = Delivery(stream, failing_id, raw, retried)
     error = TaskError(type="RuntimeError", message="try again")
     now_ms = int(time.time() * 1000)
     assert await queue.fail(failing, error, "w1", retry_at_ms=now_ms) == "retry"
@@ -409,6 +413,12 @@ async def test_tasks_queued_running_or_waiting_to_retry_are_never_presumed_lost(
     assert await scheduler.lost.sweep() == []  # the retry is queued again
     assert await queue.in_flight() == {"nike": 3, "*": 3}
     assert await redis.xlen(stream) == 3
+
+    ((retry_id, _),) = await read_range_reverse(redis, stream, "+", "-", 1)  # settled, lost:
+    await redis.xack(stream, WORKERS_GROUP, retry_id)  # the retry's entry is the one watched
+    await redis.xdel(stream, retry_id)
+    (released,) = await scheduler.lost.sweep()
+    assert released.chunk == retried.chunk_id
 
 
 async def test_releasing_a_task_twice_changes_nothing(redis: Redis) -> None:

@@ -9,7 +9,7 @@ local slug, size, now_ms, interval_ms, most =
 
 local fields = redis.call('HMGET', state, 'cut', 'seq', 'cutAt')
 local last, seq, cut_at = fields[1] or '0-0', tonumber(fields[2] or '0'), tonumber(fields[3] or '0')
-local cut, mentions_cut, ready_at = 0, 0, 0
+local mentions_cut, ready_at = 0, 0
 for _ = 1, most do
   local entries = redis.call('XRANGE', mentions, '(' .. last, '+', 'COUNT', size)
   local n = #entries
@@ -24,9 +24,9 @@ for _ = 1, most do
   })
   redis.call('HSET', pending, slug .. '-' .. seq, chunk)
   last, cut_at = entries[n][1], now_ms
-  cut, mentions_cut = cut + 1, mentions_cut + n
+  mentions_cut = mentions_cut + n
 end
-if cut > 0 then
+if mentions_cut > 0 then
   redis.call('HSET', state, 'cut', last, 'seq', seq, 'cutAt', cut_at)
   -- mentions counted in by ingestion (others may reach the stream: never below 0)
   if redis.call('HINCRBY', state, 'uncut', -mentions_cut) < 0 then

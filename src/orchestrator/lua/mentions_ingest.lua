@@ -31,9 +31,8 @@ if now >= tonumber(redis.call('HGET', KEYS[3], 'trimAt') or '0') then
   end
   redis.call('HSET', KEYS[3], 'trimAt', now + 3600000)
 end
-local uncut = accepted > 0 and redis.call('HINCRBY', KEYS[4], 'uncut', accepted)
-  or tonumber(redis.call('HGET', KEYS[4], 'uncut') or '0')
-local cut_at = tonumber(redis.call('HGET', KEYS[4], 'cutAt') or '0')
-local reply = {accepted, #duplicates, uncut, cut_at}
+if accepted > 0 then redis.call('HINCRBY', KEYS[4], 'uncut', accepted) end
+local state = redis.call('HMGET', KEYS[4], 'uncut', 'cutAt')
+local reply = {accepted, #duplicates, tonumber(state[1] or '0'), tonumber(state[2] or '0')}
 for _, index in ipairs(duplicates) do reply[#reply + 1] = index end
 return reply
